@@ -1,0 +1,144 @@
+"""Pydantic models of the service config (`strideguard.yaml`, DESIGN §2.2): the only schema."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Read `30s`, `5m`, `36h`, `3d`, `1w` (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 30s, 5m, 3d, got {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _DURATION_UNIT_S[match.group(2)])
+    raise ValueError(f"expected a duration like 30s, 5m, 36h, 3d, got {value!r}")
+
+
+def parse_clock(value: object) -> time:
+    """Read a local wall-clock time `HH:MM`."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        match = re.match(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$", value)
+        if match:
+            return time(int(match.group(1)), int(match.group(2)))
+    raise ValueError(f"expected a time of day HH:MM, got {value!r}")
+
+
+def check_timezone(value: str) -> str:
+    """Accept an IANA zone name only (ZoneInfoNotFoundError is a KeyError, so re-raise)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin, UTC)") from exc
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ClockTime = Annotated[time, BeforeValidator(parse_clock)]
+TimeZoneName = Annotated[str, BeforeValidator(lambda v: check_timezone(str(v)))]
+
+ATHLETE_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+
+
+class AthleteConfig(_Strict):
+    id: str = Field(pattern=ATHLETE_ID_RE)
+    name: str | None = None
+    email: str | None = None
+    timezone: TimeZoneName | None = None
+    # rule id -> {severity: "op value"}, e.g. {single_run_spike: {warn: "> 1.05"}}
+    overrides: dict[str, dict[str, str | float | bool]] = Field(default_factory=dict)
+
+
+class EmailConfig(_Strict):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str
+    to: list[str] = Field(default_factory=list)
+    timeout: Duration = timedelta(seconds=30)
+    ca_file: Path | None = None
+
+
+class WebhookConfig(_Strict):
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr
+    connect_timeout: Duration = timedelta(seconds=5)
+    read_timeout: Duration = timedelta(seconds=15)
+
+
+class NotifyConfig(_Strict):
+    email: EmailConfig | None = None
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    max_attempts: int = Field(default=12, ge=1)
+    give_up_after: Duration = timedelta(hours=48)
+
+
+class ScheduleConfig(_Strict):
+    scan_interval: Duration = timedelta(seconds=30)
+    evaluate_at: ClockTime = time(7, 0)
+    dispatch_interval: Duration = timedelta(seconds=5)
+    digest: str | None = None
+
+
+class IngestConfig(_Strict):
+    decoder: Literal["fitparse", "fitdecode"] = "fitparse"
+    stability: Duration = timedelta(seconds=5)
+
+
+class ServiceConfig(_Strict):
+    database: str = "sqlite:///data/strideguard.db"
+    inbox: Path = Path("data/inbox")
+    archive: Path = Path("data/archive")
+    quarantine: Path = Path("data/quarantine")
+    mail_dir: Path = Path("data/mail")
+    timezone: TimeZoneName = "UTC"
+    rules: list[Path] = Field(default_factory=list)
+    max_alert_age: Duration = timedelta(days=3)
+    athletes: list[AthleteConfig] = Field(default_factory=list)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _one_or_many_rules(cls, value: object) -> object:
+        return [value] if isinstance(value, str | Path) else value
+
+    @field_validator("athletes")
+    @classmethod
+    def _unique_athletes(cls, athletes: list[AthleteConfig]) -> list[AthleteConfig]:
+        seen: set[str] = set()
+        for athlete in athletes:
+            if athlete.id in seen:
+                raise ValueError(f"athlete id {athlete.id!r} appears twice")
+            seen.add(athlete.id)
+        return athletes
+
+    def athlete(self, athlete_id: str) -> AthleteConfig | None:
+        return next((a for a in self.athletes if a.id == athlete_id), None)
+
+    def timezone_for(self, athlete_id: str) -> str:
+        athlete = self.athlete(athlete_id)
+        return athlete.timezone if athlete and athlete.timezone else self.timezone

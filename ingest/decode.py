@@ -1,0 +1,173 @@
+"""FIT decoding behind one function: bytes in, plain `(message_name, {field: value})` pairs out."""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+
+DecoderName = Literal["fitparse", "fitdecode"]
+Message = tuple[str, dict[str, Any]]
+
+FIT_HEADER_MIN_BYTES = 12
+FIT_CRC_BYTES = 2
+_CRC_TABLE = (
+    0x0000, 0xCC01, 0xD801, 0x1400, 0xF001, 0x3C00, 0x2800, 0xE401,
+    0xA001, 0x6C00, 0x7800, 0xB401, 0x5000, 0x9C01, 0x8801, 0x4400,
+)
+
+
+class FitDecodeError(Exception):
+    """The file could not be read at all: nothing usable came out of it."""
+
+
+@dataclass
+class DecodedFit:
+    """Everything a decoder read, plus what went wrong after the data that was kept."""
+
+    messages: list[Message]
+    decoder: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def fit_crc16(data: bytes, crc: int = 0) -> int:
+    """CRC-16 of the FIT protocol (FIT SDK, 'FIT File CRC')."""
+    for byte in data:
+        tmp = _CRC_TABLE[crc & 0xF]
+        crc = (crc >> 4) & 0x0FFF
+        crc = crc ^ tmp ^ _CRC_TABLE[byte & 0xF]
+        tmp = _CRC_TABLE[crc & 0xF]
+        crc = (crc >> 4) & 0x0FFF
+        crc = crc ^ tmp ^ _CRC_TABLE[(byte >> 4) & 0xF]
+    return crc
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Result of the header-size/CRC check: `state` is complete, incomplete, bad_crc or not_fit."""
+
+    state: Literal["complete", "incomplete", "bad_crc", "not_fit"]
+    detail: str
+
+
+def check_fit_complete(data: bytes) -> Completeness:
+    """Is this a whole FIT file? The header declares the data size and a CRC-16 closes the file.
+
+    A file shorter than header + data + CRC is still being written (or was cut short); longer
+    is fine (chained FIT files). Only the first file of a chain is checked here.
+    """
+    if len(data) == 0:
+        return Completeness("not_fit", "the file is empty (0 bytes)")
+    if len(data) < FIT_HEADER_MIN_BYTES:
+        return Completeness("incomplete", f"only {len(data)} bytes, shorter than a FIT header")
+    header_size = data[0]
+    if header_size not in (12, 14) or data[8:12] != b".FIT":
+        return Completeness("not_fit", "no FIT header (expected '.FIT' at bytes 8-11)")
+    (data_size,) = struct.unpack_from("<I", data, 4)
+    expected_bytes = header_size + data_size + FIT_CRC_BYTES
+    if data_size == 0 or len(data) <= header_size:
+        return Completeness("incomplete", f"the file holds only its {header_size}-byte FIT header"
+                                          f" and no data (the header declares {data_size} bytes)")
+    if len(data) < expected_bytes:
+        return Completeness(
+            "incomplete",
+            f"the header declares {expected_bytes} bytes but the file has {len(data)}",
+        )
+    body = data[: header_size + data_size]
+    (stored_crc,) = struct.unpack_from("<H", data, header_size + data_size)
+    if stored_crc != fit_crc16(body):
+        computed_crc = fit_crc16(body)
+        return Completeness("bad_crc", f"file CRC mismatch (stored 0x{stored_crc:04x}, "
+                                       f"computed 0x{computed_crc:04x})")
+    return Completeness("complete", "header size and CRC check out")
+
+
+def decoder_version(name: str) -> str:
+    try:
+        return f"{name} {version(name)}"
+    except PackageNotFoundError:
+        return name
+
+
+def _as_utc(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _decode_with_fitparse(data: bytes, messages: list[Message]) -> None:
+    import fitparse
+
+    with warnings.catch_warnings():
+        # fitparse 1.2.0 calls datetime.utcfromtimestamp for every timestamp on Python >= 3.12
+        warnings.simplefilter("ignore", DeprecationWarning)
+        fit_file = fitparse.FitFile(io.BytesIO(data), check_crc=True)
+        for message in fit_file.get_messages():
+            values = {key: _as_utc(value) for key, value in message.get_values().items()}
+            messages.append((message.name, values))
+
+
+def _decode_with_fitdecode(data: bytes, messages: list[Message], problems: list[str]) -> None:
+    import fitdecode
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with fitdecode.FitReader(
+            io.BytesIO(data),
+            check_crc=fitdecode.CrcCheck.WARN,
+            error_handling=fitdecode.ErrorHandling.WARN,
+        ) as reader:
+            for frame in reader:
+                if frame.frame_type != fitdecode.FIT_FRAME_DATA:
+                    continue
+                values = {f.name: _as_utc(f.value) for f in frame.fields}
+                messages.append((frame.name, values))
+    problems.extend(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+
+
+def _run_decoder(name: DecoderName, data: bytes) -> DecodedFit:
+    """Decode lazily so everything before a fault is kept; the fault becomes a warning."""
+    messages: list[Message] = []
+    problems: list[str] = []
+    try:
+        if name == "fitparse":
+            _decode_with_fitparse(data, messages)
+        else:
+            _decode_with_fitdecode(data, messages, problems)
+    except Exception as exc:  # both libraries raise several unrelated types on bad input
+        problems.append(f"{decoder_version(name)} stopped after {len(messages)} messages: "
+                        f"{type(exc).__name__}: {exc}")
+        if not messages:
+            raise FitDecodeError(problems[-1]) from exc
+    return DecodedFit(messages, decoder_version(name), problems)
+
+
+def decode_fit(data: bytes, primary: DecoderName = "fitparse") -> DecodedFit:
+    """Decode FIT bytes with the primary decoder, falling back to the other one.
+
+    The fallback is tried when the primary fails or stops early; the result with more messages
+    wins, so a file fitparse cannot finish (e.g. a mis-sized field) is still read whole.
+    """
+    fallback: DecoderName = "fitdecode" if primary == "fitparse" else "fitparse"
+    try:
+        first = _run_decoder(primary, data)
+        if not first.warnings:
+            return first
+    except FitDecodeError as exc:
+        first_error = exc
+        first = None
+    else:
+        first_error = None
+    try:
+        second = _run_decoder(fallback, data)
+    except FitDecodeError as exc:
+        if first is not None:
+            return first
+        raise FitDecodeError(f"{first_error}; {exc}") from exc
+    if first is None or len(second.messages) > len(first.messages):
+        return second
+    return first

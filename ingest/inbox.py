@@ -1,0 +1,87 @@
+"""The inbox walk: which files are ours, whose they are, and where they go when done."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ATHLETE = "default"
+FIT_SUFFIXES = (".fit",)
+IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    path: Path
+    athlete_id: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def is_ignored(path: Path) -> bool:
+    """Hidden, temporary and partial files are someone else's work in progress."""
+    name = path.name
+    return name.startswith((".", "~")) or name.lower().endswith(IGNORED_SUFFIXES)
+
+
+def is_fit_name(path: Path) -> bool:
+    return path.name.lower().endswith(FIT_SUFFIXES) and not is_ignored(path)
+
+
+def athlete_for(path: Path, inbox: Path) -> str:
+    """The first-level subfolder is the athlete id; files at the root belong to `default`."""
+    relative = path.relative_to(inbox)
+    return relative.parts[0] if len(relative.parts) > 1 else DEFAULT_ATHLETE
+
+
+def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
+    """Every FIT file under the inbox, oldest first; other files are left alone."""
+    if not inbox.is_dir():
+        return
+    found: list[tuple[float, Path]] = []
+    for directory, subdirs, files in os.walk(inbox):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for file_name in files:
+            path = Path(directory) / file_name
+            if is_fit_name(path) and path.is_file():
+                try:
+                    found.append((path.stat().st_mtime, path))
+                except FileNotFoundError:  # moved away while we looked
+                    continue
+    for _mtime, path in sorted(found):
+        yield InboxFile(path, athlete_for(path, inbox))
+
+
+def free_destination(folder: Path, name: str, tag: str) -> Path:
+    """A path in `folder` for `name` that overwrites nothing (adds the tag, then a counter)."""
+    safe_name = _UNSAFE_NAME_CHARS.sub("_", name) or "unnamed.fit"
+    candidate = folder / safe_name
+    if not candidate.exists():
+        return candidate
+    stem, dot, suffix = safe_name.partition(".")
+    for counter in range(0, 10_000):
+        extra = f"{tag}" if counter == 0 else f"{tag}-{counter}"
+        candidate = folder / f"{stem}.{extra}{dot}{suffix}"
+        if not candidate.exists():
+            return candidate
+    raise FileExistsError(f"no free name for {name} in {folder}")
+
+
+def move_file(source: Path, destination: Path) -> Path:
+    """Move without ever losing the original: same-disk rename, else copy, fsync, then unlink."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+        with open(destination, "rb") as copied:
+            os.fsync(copied.fileno())
+        source.unlink()
+    return destination

@@ -1,0 +1,241 @@
+"""Webhook channel: one signed POST (Standard Webhooks v1, DESIGN §2.3) and its verdict."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from email.utils import parsedate_to_datetime
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import urllib3
+
+from config.schema import WebhookConfig
+from notify.result import DeliveryResult
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+REASON_BODY_CHARS = 200
+# Read at most this much of a response: enough for the reason, bounded against huge bodies.
+_BODY_PEEK_BYTES = 4096
+# 408 Request Timeout, 425 Too Early, 429 Too Many Requests; every 5xx is retryable too.
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+_REDACTED = "<redacted>"
+
+
+@cache
+def user_agent() -> str:
+    """`strideguard/<installed version>`, or `strideguard/dev` when running from a checkout."""
+    try:
+        return f"strideguard/{version('strideguard')}"
+    except PackageNotFoundError:
+        return "strideguard/dev"
+
+
+def signature_key(secret: str) -> bytes:
+    """HMAC key of a secret: base64 after `whsec_` (Standard Webhooks), else the UTF-8 bytes."""
+    if secret.startswith(SECRET_PREFIX):
+        encoded = secret[len(SECRET_PREFIX) :]
+        try:
+            # Tolerate unpadded base64, as the reference verifier does.
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except binascii.Error:
+            # No `from exc`: the chained error could carry the secret into a traceback.
+            raise ValueError("webhook secret: text after 'whsec_' is not valid base64") from None
+    else:
+        key = secret.encode("utf-8")
+    if not key:
+        raise ValueError("webhook secret is empty")
+    return key
+
+
+def sign(secret: str, event_id: str, timestamp_s: int, body: bytes) -> str:
+    """`v1,<base64 HMAC-SHA256(key, "{id}.{ts}." + body)>` over the exact bytes sent."""
+    if "." in event_id:
+        # The signed content is dot-separated, so a dot in the id would make it ambiguous.
+        raise ValueError(f"webhook id must not contain '.': {event_id!r}")
+    signed = f"{event_id}.{int(timestamp_s)}.".encode() + body
+    digest = hmac.new(signature_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def build_headers(secret: str, event_id: str, timestamp_s: int, body: bytes) -> dict[str, str]:
+    """Request headers: content type, user agent, Standard Webhooks trio and Idempotency-Key."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": user_agent(),
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(timestamp_s)),
+        "webhook-signature": sign(secret, event_id, timestamp_s, body),
+        "Idempotency-Key": event_id,
+    }
+
+
+def redact_url(url: str) -> str:
+    """The URL without userinfo, query string or fragment, where tokens usually live."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return _REDACTED
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def send(
+    body: bytes,
+    event_id: str,
+    config: WebhookConfig,
+    *,
+    session: requests.Session | None = None,
+    now_s: Callable[[], float] = time.time,
+) -> DeliveryResult:
+    """POST `body` once to `config.url`, signed with a fresh timestamp, and classify the outcome."""
+    secret = config.secret.get_secret_value()
+    target = redact_url(config.url)
+    try:
+        headers = build_headers(secret, event_id, int(now_s()), body)
+    except ValueError as exc:
+        return DeliveryResult(ok=False, reason=f"cannot sign webhook for {target}: {exc}")
+
+    try:
+        if session is None:
+            with requests.Session() as own_session:
+                result = _post(own_session, body, headers, config, now_s)
+        else:
+            result = _post(session, body, headers, config, now_s)
+    except requests.Timeout as exc:
+        # Ambiguous: the receiver may have processed it, so the retry reuses the same webhook-id.
+        result = DeliveryResult(
+            ok=False, retryable=True, reason=f"timeout on {target}: {_root_cause(exc)}"
+        )
+    except requests.ConnectionError as exc:
+        # Includes refused connections, DNS failures, resets and TLS errors on the receiver.
+        result = DeliveryResult(
+            ok=False, retryable=True, reason=f"connection error to {target}: {_root_cause(exc)}"
+        )
+    except requests.RequestException as exc:
+        # Invalid URL, schema or header: retrying cannot help.
+        result = DeliveryResult(ok=False, reason=f"request error for {target}: {_root_cause(exc)}")
+
+    result = _scrubbed(result, config.url, secret, target)
+    log.debug("webhook %s id=%s: ok=%s %s", target, event_id, result.ok, result.reason)
+    return result
+
+
+def _post(
+    session: requests.Session,
+    body: bytes,
+    headers: dict[str, str],
+    config: WebhookConfig,
+    now_s: Callable[[], float],
+) -> DeliveryResult:
+    response = session.post(
+        config.url,
+        data=body,
+        headers=headers,
+        timeout=(config.connect_timeout.total_seconds(), config.read_timeout.total_seconds()),
+        allow_redirects=False,
+        stream=True,
+    )
+    try:
+        snippet = _body_snippet(response)
+        return classify_status(
+            response.status_code, snippet, response.headers.get("Retry-After"), now_s()
+        )
+    finally:
+        response.close()
+
+
+def classify_status(
+    status: int, body_snippet: str, retry_after: str | None, now_s: float
+) -> DeliveryResult:
+    """Map an HTTP status to a DeliveryResult (2xx ok; 408/425/429/5xx retry; 410 disables)."""
+    detail = f"HTTP {status}" + (f": {body_snippet}" if body_snippet else "")
+    if 200 <= status < 300:
+        return DeliveryResult(ok=True, reason=f"HTTP {status}")
+    if status in _RETRYABLE_STATUS or 500 <= status < 600:
+        return DeliveryResult(
+            ok=False,
+            retryable=True,
+            reason=detail,
+            retry_after_s=parse_retry_after(retry_after, now_s),
+        )
+    if status == 410:
+        return DeliveryResult(ok=False, reason=f"gone: {detail}", disable_endpoint=True)
+    if 300 <= status < 400:
+        return DeliveryResult(ok=False, reason=f"redirect not followed: {detail}")
+    if status in (401, 403):
+        return DeliveryResult(ok=False, reason=f"authentication rejected: {detail}")
+    return DeliveryResult(ok=False, reason=f"rejected: {detail}")
+
+
+def parse_retry_after(value: str | None, now_s: float) -> float | None:
+    """Seconds to wait from a `Retry-After` of delta-seconds or an HTTP-date; None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None  # RFC 9110 dates are GMT; a date without a zone is not one of them
+    return max(0.0, when.timestamp() - now_s)
+
+
+def _body_snippet(response: requests.Response) -> str:
+    """First REASON_BODY_CHARS of the body on one line; a failed body read is not a failure."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= _BODY_PEEK_BYTES:
+                break
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+        pass  # the status line already arrived; that is what we judge
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    return " ".join(text.split())[:REASON_BODY_CHARS]
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost useful message: urllib3's MaxRetryError text names the full URL."""
+    cause: object = exc
+    for _ in range(8):  # bounded: exception chains can be cyclic
+        inner = getattr(cause, "reason", None)
+        if isinstance(inner, BaseException):
+            cause = inner
+            continue
+        args = getattr(cause, "args", ())
+        if args and isinstance(args[0], BaseException):
+            cause = args[0]
+            continue
+        break
+    return f"{type(cause).__name__}: {cause}"
+
+
+def _scrubbed(result: DeliveryResult, url: str, secret: str, target: str) -> DeliveryResult:
+    """Remove the secret, userinfo and query from a reason (bodies and exceptions may echo them)."""
+    reason = result.reason.replace(url, target)
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    sensitive = [secret, secret.removeprefix(SECRET_PREFIX), parts.query, parts.fragment, userinfo]
+    for value in sorted(filter(None, sensitive), key=len, reverse=True):
+        reason = reason.replace(value, _REDACTED)
+    return result if reason == result.reason else replace(result, reason=reason)

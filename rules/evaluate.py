@@ -1,0 +1,266 @@
+"""Evaluate rules per athlete and move each (rule, athlete) through inactive → firing → resolved."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.schema import ServiceConfig
+from metrics import CATALOGUE, History, MetricResult, athlete_metrics
+from rules.loader import TEMPLATE_ENV, RuleSet, render_summary
+from rules.schema import SEVERITIES, SEVERITY_LABEL, Rule
+from store import Activity, Alert, Athlete, Store
+
+log = logging.getLogger("strideguard.rules")
+
+# notify's enqueue function, handed in by the caller: (session, alert, kind) -> None
+Enqueue = Callable[[Session, Alert, str], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's verdict for one athlete: the severity reached (or None) and the numbers."""
+
+    rule: Rule
+    athlete_id: str
+    as_of: date
+    severity: str | None
+    value: float | None
+    threshold: float | None
+    condition: str | None
+    result: MetricResult
+
+
+@dataclass
+class Transition:
+    """A state change the evaluation made (or, in a dry run, would make)."""
+
+    kind: str  # fired | escalated | resolved
+    finding: Finding
+    alert_id: str
+    notified: bool
+    silenced_reason: str | None = None
+    summary: str = ""
+
+
+@dataclass
+class EvaluationReport:
+    transitions: list[Transition] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def local_today(timezone_name: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(timezone_name)).date()
+
+
+def judge(rule: Rule, athlete_id: str, history: History, result: MetricResult,
+          overrides: dict[str, Any] | None) -> Finding:
+    """The highest severity whose condition holds; never fires on a null metric."""
+    reached: tuple[str, float, str] | None = None
+    enough_history = (history.first_date is not None and
+                      history.as_of - history.first_date >= rule.min_history - timedelta(days=1))
+    if result.value is not None and enough_history:
+        for severity, condition in rule.thresholds(overrides).items():
+            if condition.holds(result.value):
+                reached = (severity, condition.threshold, str(condition))
+    return Finding(rule, athlete_id, history.as_of,
+                   reached[0] if reached else None, result.value,
+                   reached[1] if reached else None, reached[2] if reached else None, result)
+
+
+def _advice_context(finding: Finding, metrics: dict[str, MetricResult],
+                    history: History) -> dict[str, str]:
+    """Numbers the advice texts quote: the next long run's ceiling, a cadence target.
+
+    After a spike the ceiling comes from the run before the spike, not from the spike itself.
+    """
+    reference_km = finding.result.detail.get("longest_prior_30d_km")
+    if reference_km is None:
+        month_runs = [p for p in history.between(history.days_back(30), history.as_of)
+                      if p.is_run]
+        reference_km = max((p.distance_km for p in month_runs), default=None)
+    cadence = metrics["cadence_spm"].value
+    return {
+        "ceiling_km": f"about {reference_km * 1.1:.1f} km" if reference_km else
+                      "1.1 × your longest recent run",
+        "cadence_target": f"from about {cadence:.0f} to {cadence * 1.05:.0f} steps/min"
+                          if cadence else "about 5 % more steps per minute",
+    }
+
+
+def build_payload(finding: Finding, alert_id: str, athlete_name: str | None,
+                  rule_set: RuleSet, advice_context: dict[str, str]) -> dict[str, Any]:
+    """The alert as data (DESIGN §2.3 `data`), plus the texts an email needs."""
+    rule = finding.rule
+    spec = CATALOGUE[rule.metric]
+    context = {
+        "athlete": finding.athlete_id, "athlete_name": athlete_name or finding.athlete_id,
+        "value": finding.value, "threshold": finding.threshold, "unit": spec.unit,
+        "metric": rule.metric, "severity": SEVERITY_LABEL.get(finding.severity or "", "info"),
+        "as_of": finding.as_of.isoformat(), "detail": finding.result.detail, "rule": rule.id,
+    }
+    blocks = [
+        {"key": key, "title": rule_set.advice.advice[key].title,
+         "text": TEMPLATE_ENV.from_string(rule_set.advice.advice[key].text)
+         .render(**advice_context).strip()}
+        for key in rule.advice
+    ]
+    return {
+        "alert_id": alert_id,
+        "rule": rule.id,
+        "athlete": finding.athlete_id,
+        "athlete_name": context["athlete_name"],
+        "severity": context["severity"],
+        "metric": rule.metric,
+        "metric_meaning": spec.meaning,
+        "unit": spec.unit,
+        "value": finding.value,
+        "threshold": finding.threshold,
+        "condition": finding.condition,
+        "as_of": finding.as_of.isoformat(),
+        "summary": render_summary(rule, context),
+        "description": rule.description,
+        "why": rule.why.strip(),
+        "source": rule.source,
+        "advice": [f"{block['title']}: {block['text']}" for block in blocks],
+        "advice_blocks": blocks,
+        "see_a_professional": rule_set.advice.see_a_professional.strip(),
+        "disclaimer": rule_set.advice.disclaimer.strip(),
+        "detail": finding.result.detail,
+        "activity_ids": [str(i) for i in finding.result.activity_ids],
+    }
+
+
+def _data_time(session: Session, finding: Finding, history: History) -> datetime | None:
+    """When the data behind the finding was recorded: its newest activity, else the newest."""
+    if finding.result.activity_ids:
+        newest = session.scalar(select(func.max(Activity.start_utc)).where(
+            Activity.id.in_(finding.result.activity_ids)))
+        if newest is not None:
+            return newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+    return history.newest_start_utc
+
+
+def _stale_reason(session: Session, finding: Finding, history: History, now: datetime,
+                  max_alert_age: timedelta) -> str | None:
+    """Data older than max_alert_age (a backfill, a late upload) is recorded, not sent."""
+    data_time = _data_time(session, finding, history)
+    if data_time is not None and now - data_time > max_alert_age:
+        return (f"data from {data_time.date().isoformat()} is older than max_alert_age "
+                f"({max_alert_age.days} d)")
+    return None
+
+
+def _cooldown_reason(session: Session, finding: Finding, now: datetime) -> str | None:
+    """A new episode within the rule's cooldown of the last notified one is not sent again."""
+    last_notified = session.scalar(
+        select(func.max(Alert.fired_at)).where(
+            Alert.rule_id == finding.rule.id, Alert.athlete_id == finding.athlete_id,
+            Alert.silenced_reason.is_(None)))
+    if last_notified is not None and now - last_notified < finding.rule.cooldown:
+        return f"within the rule's cooldown after the alert of {last_notified.date().isoformat()}"
+    return None
+
+
+def _severity_rank(severity: str | None) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def _athlete_ids(session: Session, config: ServiceConfig) -> list[str]:
+    stored = set(session.scalars(select(Athlete.id)).all())
+    return sorted(stored | {a.id for a in config.athletes})
+
+
+def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
+                     athlete_id: str, as_of: date | None, now: datetime,
+                     enqueue: Enqueue | None, report: EvaluationReport) -> None:
+    timezone_name = config.timezone_for(athlete_id)
+    day = as_of or local_today(timezone_name, now)
+    history, metrics = athlete_metrics(session, athlete_id, timezone_name, day)
+    athlete_cfg = config.athlete(athlete_id)
+    for rule in rule_set.rules:
+        if not rule.applies_to(athlete_id):
+            continue
+        overrides = athlete_cfg.overrides.get(rule.id) if athlete_cfg else None
+        finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides)
+        report.findings.append(finding)
+        advice_context = _advice_context(finding, metrics, history)
+        open_alert = session.scalars(select(Alert).where(
+            Alert.rule_id == rule.id, Alert.athlete_id == athlete_id,
+            Alert.resolved_at.is_(None))).first()
+        name = athlete_cfg.name if athlete_cfg else None
+
+        if finding.severity and open_alert is None:
+            episode = (session.scalar(select(func.max(Alert.episode)).where(
+                Alert.rule_id == rule.id, Alert.athlete_id == athlete_id)) or 0) + 1
+            alert_id = str(uuid.uuid4())
+            payload = build_payload(finding, alert_id, name, rule_set, advice_context)
+            silenced = (_stale_reason(session, finding, history, now, config.max_alert_age)
+                        or _cooldown_reason(session, finding, now))
+            alert = Alert(id=alert_id, rule_id=rule.id, athlete_id=athlete_id, episode=episode,
+                          severity=finding.severity, metric=rule.metric, value=finding.value,
+                          threshold=finding.threshold, as_of=day, fired_at=now,
+                          silenced_reason=silenced, payload=payload)
+            session.add(alert)
+            session.flush()
+            if enqueue and not silenced:
+                enqueue(session, alert, "firing")
+            report.transitions.append(Transition("fired", finding, alert_id, not silenced,
+                                                 silenced, payload["summary"]))
+        elif finding.severity and open_alert is not None:
+            escalated = _severity_rank(finding.severity) > _severity_rank(open_alert.severity)
+            open_alert.value = finding.value
+            if escalated:
+                payload = build_payload(finding, open_alert.id, name, rule_set, advice_context)
+                open_alert.severity, open_alert.threshold = finding.severity, finding.threshold
+                open_alert.payload, open_alert.as_of = payload, day
+                silenced = open_alert.silenced_reason or _stale_reason(
+                    session, finding, history, now, config.max_alert_age)
+                notify = silenced is None
+                if enqueue and notify:
+                    enqueue(session, open_alert, "firing")
+                report.transitions.append(Transition("escalated", finding, open_alert.id, notify,
+                                                     silenced, payload["summary"]))
+        elif finding.severity is None and open_alert is not None:
+            open_alert.resolved_at = now
+            if enqueue and open_alert.silenced_reason is None:
+                enqueue(session, open_alert, "resolved")
+            report.transitions.append(Transition("resolved", finding, open_alert.id,
+                                                 open_alert.silenced_reason is None))
+
+
+def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
+             as_of: date | None = None, now: datetime | None = None,
+             enqueue: Enqueue | None = None, dry_run: bool = False,
+             athlete_id: str | None = None) -> EvaluationReport:
+    """One evaluation pass; alerts and their outbox rows are written in one transaction.
+
+    A dry run computes the same transitions and rolls everything back.
+    """
+    moment = now or datetime.now(UTC)
+    report = EvaluationReport()
+    with store.session_factory() as session:
+        athletes = [athlete_id] if athlete_id else _athlete_ids(session, config)
+        for each in athletes:
+            if session.get(Athlete, each) is None:
+                session.add(Athlete(id=each))
+                session.flush()
+            evaluate_athlete(session, config, rule_set, each, as_of, moment,
+                             None if dry_run else enqueue, report)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    for transition in report.transitions:
+        log.info("%s %s for %s (%s)%s", transition.kind, transition.finding.rule.id,
+                 transition.finding.athlete_id, transition.summary,
+                 f" silenced: {transition.silenced_reason}" if transition.silenced_reason else "")
+    return report

@@ -1,0 +1,538 @@
+"""The `strideguard` command and the scheduler: wiring only, every decision lives in a room."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from config.loader import (
+    ConfigError,
+    default_service_config,
+    load_service_config,
+    redact_url,
+)
+from config.schema import ServiceConfig
+from ingest.inbox import InboxFile, athlete_for, is_fit_name
+from ingest.pipeline import IngestOutcome, IngestSettings, ingest_inbox
+from metrics import CATALOGUE, athlete_metrics
+from notify.dispatch import dispatch_due
+from notify.outbox import enqueue_alert
+from rules.evaluate import EvaluationReport, evaluate, local_today
+from rules.loader import SHIPPED_ADVICE, SHIPPED_RULES, RuleSet, load_rules
+from store import Activity, Alert, Athlete, OutboxMessage, SourceFile, Store, open_store
+
+log = logging.getLogger("strideguard")
+CONFIG_ENV = "STRIDEGUARD_CONFIG"
+DEFAULT_CONFIG_NAME = "strideguard.yaml"
+EXAMPLE_CONFIG = Path(__file__).resolve().parent / "config" / "strideguard.example.yaml"
+EXIT_CONFIG = 2
+
+
+@dataclass
+class App:
+    """The loaded config, rules and store of one command run."""
+
+    config: ServiceConfig
+    config_path: Path | None
+    rules: RuleSet
+    store: Store
+
+    def ingest_settings(self) -> IngestSettings:
+        return IngestSettings(
+            inbox=self.config.inbox, archive=self.config.archive,
+            quarantine=self.config.quarantine, decoder=self.config.ingest.decoder,
+            stability_s=self.config.ingest.stability.total_seconds(),
+        )
+
+    def evaluate(self, *, as_of: date | None = None, dry_run: bool = False,
+                 athlete_id: str | None = None) -> EvaluationReport:
+        def enqueue(session: Any, alert: Alert, kind: str) -> None:
+            enqueue_alert(session, self.config, alert, kind)
+
+        return evaluate(self.store, self.config, self.rules, as_of=as_of, enqueue=enqueue,
+                        dry_run=dry_run, athlete_id=athlete_id)
+
+    def dispatch(self, *, ignore_backoff: bool = False) -> Counter[str]:
+        return dispatch_due(self.store, self.config, ignore_backoff=ignore_backoff)
+
+
+def config_path_from(arg: str | None) -> tuple[Path, bool]:
+    """The config file to read and whether the user named it (a named file must exist)."""
+    if arg:
+        return Path(arg), True
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]), True
+    return Path(DEFAULT_CONFIG_NAME), False
+
+
+def load_config(arg: str | None) -> tuple[ServiceConfig, Path | None]:
+    path, named = config_path_from(arg)
+    if path.is_file():
+        return load_service_config(path), path
+    if named:
+        raise ConfigError([f"{path}: config file not found"])
+    return default_service_config(Path.cwd()), None
+
+
+def open_app(arg: str | None) -> App:
+    config, path = load_config(arg)
+    rule_set = load_rules(list(config.rules) or None)
+    store = open_store(config.database)
+    return App(config, path, rule_set, store)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    errors: list[str] = []
+    config = None
+    try:
+        config, _path = load_config(args.config)
+    except ConfigError as exc:
+        errors.extend(exc.errors)
+    if config is not None:
+        try:
+            load_rules(list(config.rules) or None)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return EXIT_CONFIG
+    assert config is not None
+    rules_files = ", ".join(str(p) for p in config.rules) or f"{SHIPPED_RULES} (shipped)"
+    print(f"config ok: database {redact_url(config.database)}, inbox {config.inbox}, "
+          f"rules {rules_files}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    folder = Path(args.dir or ".")
+    folder.mkdir(parents=True, exist_ok=True)
+    for source, name in ((EXAMPLE_CONFIG, DEFAULT_CONFIG_NAME), (SHIPPED_RULES, "rules.yaml"),
+                         (SHIPPED_ADVICE, "advice.yaml")):
+        target = folder / name
+        if target.exists():
+            print(f"kept existing {target}")
+        else:
+            shutil.copyfile(source, target)
+            print(f"wrote {target}")
+    config = load_service_config(folder / DEFAULT_CONFIG_NAME)
+    for path in (config.inbox, config.archive, config.quarantine, config.mail_dir):
+        path.mkdir(parents=True, exist_ok=True)
+    print(f"drop FIT files into {config.inbox}/<athlete-id>/ and run: "
+          f"strideguard --config {folder / DEFAULT_CONFIG_NAME} run")
+    return 0
+
+
+def run_cycle(app: App, *, should_continue: Callable[[], bool] = lambda: True,
+              ignore_backoff: bool = False) -> list[IngestOutcome]:
+    """scan → ingest → evaluate (if anything new) → deliver due notifications."""
+    outcomes = ingest_inbox(app.store, app.ingest_settings(), should_continue=should_continue)
+    if any(o.status == "ingested" for o in outcomes):
+        app.evaluate()
+    app.dispatch(ignore_backoff=ignore_backoff)
+    return outcomes
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    log.info("database %s, inbox %s", redact_url(app.config.database), app.config.inbox)
+    app.config.inbox.mkdir(parents=True, exist_ok=True)
+    if args.once:
+        outcomes = run_cycle(app, ignore_backoff=True)
+        # the daily evaluation's job, once: new days can fire rules without new files
+        app.evaluate()
+        app.dispatch(ignore_backoff=True)
+        summary = Counter(o.status for o in outcomes)
+        log.info("cycle done: %s", dict(summary) or "inbox empty")
+        return 0
+    return run_service(app)
+
+
+def run_service(app: App) -> int:
+    """The long-running service until SIGTERM/SIGINT; the current file is finished first."""
+    stopping = threading.Event()
+    evaluation_lock = threading.Lock()
+    scheduler = BlockingScheduler(
+        timezone=app.config.timezone,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    )
+
+    def scan_job() -> None:
+        outcomes = ingest_inbox(app.store, app.ingest_settings(),
+                                should_continue=lambda: not stopping.is_set())
+        if any(o.status == "ingested" for o in outcomes):
+            with evaluation_lock:
+                app.evaluate()
+            app.dispatch()
+
+    def evaluate_job() -> None:
+        with evaluation_lock:
+            app.evaluate()
+
+    now = datetime.now(UTC)
+    schedule = app.config.schedule
+    scheduler.add_job(scan_job, IntervalTrigger(seconds=schedule.scan_interval.total_seconds()),
+                      id="scan", next_run_time=now)
+    scheduler.add_job(evaluate_job, CronTrigger(hour=schedule.evaluate_at.hour,
+                                                minute=schedule.evaluate_at.minute,
+                                                timezone=app.config.timezone), id="evaluate")
+    scheduler.add_job(app.dispatch,
+                      IntervalTrigger(seconds=schedule.dispatch_interval.total_seconds()),
+                      id="dispatch", next_run_time=now)
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("received %s, finishing the current work", signal.Signals(signum).name)
+        stopping.set()
+        # waits for running jobs; the scan job stops after its current file
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("watching %s every %ss; evaluating daily at %s %s", app.config.inbox,
+             schedule.scan_interval.total_seconds(), schedule.evaluate_at.strftime("%H:%M"),
+             app.config.timezone)
+    scheduler.start()
+    app.store.dispose()
+    log.info("stopped")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    items = list(_items_from_paths([Path(p) for p in args.paths], app.config.inbox, args.athlete))
+    counts: Counter[str] = Counter()
+    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=False) as progress:
+        task = progress.add_task("ingest", total=len(items), counts="")
+
+        def on_outcome(outcome: IngestOutcome) -> None:
+            counts[outcome.status] += 1
+            progress.update(task, advance=1,
+                            counts=" ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+        outcomes = ingest_inbox(app.store, app.ingest_settings(), on_outcome=on_outcome,
+                                items=items)
+    table = Table(title="ingest summary")
+    for column in ("file", "athlete", "outcome", "detail"):
+        table.add_column(column)
+    for outcome in outcomes:
+        table.add_row(outcome.path.name, outcome.athlete_id, outcome.status,
+                      outcome.reason or ", ".join(outcome.warnings))
+    Console().print(table)
+    if any(o.status == "ingested" for o in outcomes):
+        app.evaluate()
+        app.dispatch()
+    return 0
+
+
+def _items_from_paths(paths: Sequence[Path], inbox: Path,
+                      athlete: str | None) -> list[InboxFile]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_fit_name(p)))
+        elif path.is_file():
+            files.append(path)
+        else:
+            log.warning("%s: no such file or folder", path)
+    items = []
+    for file in files:
+        resolved = file.resolve()
+        if athlete:
+            owner = athlete
+        elif resolved.is_relative_to(inbox.resolve()):
+            owner = athlete_for(resolved, inbox.resolve())
+        else:
+            owner = "default"
+        items.append(InboxFile(resolved, owner))
+    return items
+
+
+def cmd_activities(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    with app.store.session() as session:
+        query = select(Activity, SourceFile).join(SourceFile).order_by(Activity.start_utc)
+        if args.athlete:
+            query = query.where(Activity.athlete_id == args.athlete)
+        rows = []
+        for activity, source in session.execute(query).all():
+            tz = app.config.timezone_for(activity.athlete_id)
+            from zoneinfo import ZoneInfo
+            rows.append({
+                "id": activity.id, "athlete": activity.athlete_id, "sport": activity.sport,
+                "sub_sport": activity.sub_sport,
+                "start_utc": activity.start_utc.isoformat(),
+                "start_local": activity.start_utc.astimezone(ZoneInfo(tz)).isoformat(),
+                "distance_m": activity.distance_m, "timer_s": activity.timer_s,
+                "steady_cadence_spm": activity.steady_cadence_spm,
+                "avg_cadence_spm": activity.avg_cadence_spm,
+                "source_file": source.original_name, "warnings": activity.warnings,
+            })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"{len(rows)} activities")
+    for column in ("id", "athlete", "sport", "start (local)", "km", "time", "cadence spm",
+                   "file"):
+        table.add_column(column)
+    for row in rows:
+        minutes = (row["timer_s"] or 0) / 60
+        cadence = row["steady_cadence_spm"] or row["avg_cadence_spm"]
+        table.add_row(str(row["id"]), row["athlete"],
+                      f"{row['sport']}/{row['sub_sport'] or '-'}", row["start_local"][:16],
+                      f"{(row['distance_m'] or 0) / 1000:.2f}", f"{minutes:.0f} min",
+                      f"{cadence:.0f}" if cadence else "-", row["source_file"])
+    Console().print(table)
+    return 0
+
+
+def _parse_day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    report = app.evaluate(as_of=_parse_day(args.as_of), dry_run=args.dry_run,
+                          athlete_id=args.athlete)
+    if not args.dry_run:
+        app.dispatch()
+    rows = [{
+        "rule": f.rule.id, "athlete": f.athlete_id, "as_of": f.as_of.isoformat(),
+        "metric": f.rule.metric, "value": f.value, "severity": f.severity,
+        "condition": f.condition,
+    } for f in report.findings]
+    changes = [{"change": t.kind, "rule": t.finding.rule.id, "athlete": t.finding.athlete_id,
+                "alert_id": t.alert_id, "notified": t.notified,
+                "silenced_reason": t.silenced_reason, "summary": t.summary}
+               for t in report.transitions]
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "findings": rows, "changes": changes},
+                         indent=2))
+        return 0
+    table = Table(title="rules" + (" (dry run: nothing stored or sent)" if args.dry_run else ""))
+    for column in ("athlete", "rule", "metric", "value", "fires"):
+        table.add_column(column)
+    for row in rows:
+        value = "null" if row["value"] is None else f"{row['value']:g}"
+        fires = f"{row['severity']} ({row['condition']})" if row["severity"] else "-"
+        table.add_row(row["athlete"], row["rule"], row["metric"], value, fires)
+    Console().print(table)
+    for change in changes:
+        note = "" if change["notified"] else f" [not sent: {change['silenced_reason']}]"
+        print(f"{change['change']}: {change['rule']} for {change['athlete']}: "
+              f"{change['summary']}{note}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    as_of_arg = _parse_day(args.as_of)
+    athletes: list[dict[str, Any]] = []
+    with app.store.session() as session:
+        ids = sorted(set(session.scalars(select(Athlete.id)).all())
+                     | {a.id for a in app.config.athletes})
+        if args.athlete:
+            ids = [args.athlete]
+        for athlete_id in ids:
+            timezone_name = app.config.timezone_for(athlete_id)
+            day = as_of_arg or local_today(timezone_name, datetime.now(UTC))
+            _history, results = athlete_metrics(session, athlete_id, timezone_name, day)
+            athletes.append({"athlete": athlete_id, "as_of": day.isoformat(),
+                             "metrics": {name: r.value for name, r in results.items()}})
+    as_of_text = (as_of_arg or local_today(app.config.timezone, datetime.now(UTC))).isoformat()
+    if args.json:
+        print(json.dumps({"as_of": as_of_text, "athletes": [
+            {"athlete": a["athlete"], "metrics": a["metrics"]} for a in athletes]}, indent=2))
+        return 0
+    console = Console()
+    for athlete in athletes:
+        table = Table(title=f"{athlete['athlete']} as of {athlete['as_of']}")
+        for column in ("metric", "value", "unit", "what it means"):
+            table.add_column(column)
+        for name, value in athlete["metrics"].items():
+            spec = CATALOGUE[name]
+            table.add_row(name, "no data" if value is None else f"{value:g}", spec.unit,
+                          spec.meaning)
+        console.print(table)
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    with app.store.session() as session:
+        alerts = session.scalars(select(Alert).order_by(Alert.fired_at)).all()
+        rows = [{
+            "alert_id": alert.id, "rule": alert.rule_id, "athlete": alert.athlete_id,
+            "episode": alert.episode, "severity": alert.severity, "value": alert.value,
+            "as_of": alert.as_of.isoformat(), "fired_at": alert.fired_at.isoformat(),
+            "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+            "not_sent_because": alert.silenced_reason,
+            "summary": alert.payload.get("summary"),
+            "deliveries": [{"channel": m.channel, "kind": m.kind, "status": m.status,
+                            "attempts": m.attempts, "last_error": m.last_error}
+                           for m in session.scalars(select(OutboxMessage).where(
+                               OutboxMessage.alert_id == alert.id)).all()],
+        } for alert in alerts]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"{len(rows)} alerts")
+    for column in ("fired", "athlete", "rule", "severity", "state", "deliveries"):
+        table.add_column(column)
+    for row in rows:
+        state = "resolved" if row["resolved_at"] else "firing"
+        deliveries = ", ".join(f"{d['channel']} {d['kind']} {d['status']}"
+                               for d in row["deliveries"]) or (
+            f"not sent: {row['not_sent_because']}" if row["not_sent_because"] else "-")
+        table.add_row(row["fired_at"][:16], row["athlete"], row["rule"], row["severity"], state,
+                      deliveries)
+    Console().print(table)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ingest.synthetic import demo_plan, write_plan
+
+    folder = Path(args.dir or "strideguard-demo").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    config_file = folder / DEFAULT_CONFIG_NAME
+    if not config_file.exists():
+        config_file.write_text(
+            "# StrideGuard demo: no channel configured, so alerts land in data/mail/*.eml\n"
+            "database: sqlite:///data/strideguard.db\n"
+            "timezone: UTC\n"
+            "ingest:\n  stability: 0s\n"
+            "athletes:\n  - id: demo-runner\n    name: Demo Runner\n"
+            "    email: runner@example.com\n",
+            encoding="utf-8",
+        )
+    app = open_app(str(config_file))
+    today = local_today(app.config.timezone, datetime.now(UTC))
+    written = write_plan(demo_plan(today), app.config.inbox / "demo-runner")
+    print(f"wrote {len(written)} FIT files (ten weeks, last run a long-run spike) to "
+          f"{app.config.inbox / 'demo-runner'}")
+    run_cycle(app, ignore_backoff=True)
+    with app.store.session() as session:
+        alerts = session.scalars(select(Alert).where(Alert.athlete_id == "demo-runner")
+                                 .order_by(Alert.fired_at)).all()
+        mails = sorted(app.config.mail_dir.glob("*.eml"))
+    if not alerts:
+        print("no alert fired (was the demo already run here? see `strideguard alerts`)")
+        return 0
+    ranked = sorted(alerts, key=lambda a: ("info", "warn", "critical").index(a.severity),
+                    reverse=True)
+    for alert in ranked:
+        print(f"\nALERT {alert.severity.upper()} {alert.rule_id}: {alert.payload['summary']}")
+    print(f"\n{len(mails)} email(s) in {app.config.mail_dir} (open them in any mail client).")
+    shown = next((m for m in mails if ranked[0].id.encode() in m.read_bytes()), None)
+    if shown is not None:
+        from email import message_from_bytes, policy
+        message = message_from_bytes(shown.read_bytes(), policy=policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        print(f"\n{shown.name}\nSubject: {message['Subject']}\n\n"
+              f"{body.get_content() if body else ''}")
+    print(f"try: strideguard --config {config_file} report")
+    return 0
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strideguard",
+        description="Watch a folder of FIT files and alert runners about injury-risk patterns.")
+    parser.add_argument("--config", help=f"config file (default: ${CONFIG_ENV}, "
+                        f"else ./{DEFAULT_CONFIG_NAME}, else embedded defaults)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="write a starter config, rules and folders")
+    init.add_argument("dir", nargs="?")
+    init.set_defaults(handler=cmd_init)
+
+    run = commands.add_parser("run", help="run the service (until SIGTERM/SIGINT)")
+    run.add_argument("--once", action="store_true",
+                     help="one cycle: scan, ingest, evaluate, deliver; then exit")
+    run.set_defaults(handler=cmd_run)
+
+    ingest = commands.add_parser("ingest", help="ingest files or folders now")
+    ingest.add_argument("paths", nargs="+")
+    ingest.add_argument("--athlete", help="athlete id for files outside the inbox")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    activities = commands.add_parser("activities", help="list stored activities")
+    activities.add_argument("--athlete")
+    activities.add_argument("--json", action="store_true")
+    activities.set_defaults(handler=cmd_activities)
+
+    evaluate_cmd = commands.add_parser("evaluate", help="evaluate the rules")
+    evaluate_cmd.add_argument("--as-of", help="local date YYYY-MM-DD (default: today)")
+    evaluate_cmd.add_argument("--dry-run", action="store_true",
+                              help="show what would fire; store and send nothing")
+    evaluate_cmd.add_argument("--athlete")
+    evaluate_cmd.add_argument("--json", action="store_true")
+    evaluate_cmd.set_defaults(handler=cmd_evaluate)
+
+    report = commands.add_parser("report", help="every metric per athlete")
+    report.add_argument("--athlete")
+    report.add_argument("--as-of", help="local date YYYY-MM-DD (default: today)")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(handler=cmd_report)
+
+    alerts = commands.add_parser("alerts", help="alerts and their delivery state")
+    alerts.add_argument("--json", action="store_true")
+    alerts.set_defaults(handler=cmd_alerts)
+
+    check = commands.add_parser("check-config", help="validate config and rules")
+    check.set_defaults(handler=cmd_check_config)
+
+    demo = commands.add_parser("demo", help="a ten-week synthetic history that fires an alert")
+    demo.add_argument("dir", nargs="?")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:  # e.g. a malformed --as-of date
+        print(f"strideguard: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Persistence: typed models, engine and session setup, migrations."""
+
+from store.db import Store, open_store
+from store.models import Activity, Alert, Athlete, OutboxMessage, SourceFile, utc_now
+
+__all__ = [
+    "Activity",
+    "Alert",
+    "Athlete",
+    "OutboxMessage",
+    "SourceFile",
+    "Store",
+    "open_store",
+    "utc_now",
+]

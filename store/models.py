@@ -1,0 +1,200 @@
+"""SQLAlchemy 2 typed models: athletes, source files, activities, alerts and the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite has no zone-aware type)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given where UTC is required")
+        utc_value = value.astimezone(UTC)
+        return utc_value.replace(tzinfo=None) if dialect.name == "sqlite" else utc_value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Athlete(Base):
+    __tablename__ = "athletes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class SourceFile(Base):
+    """One input file, whatever became of it: ingested, skipped, duplicate or quarantined."""
+
+    __tablename__ = "source_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    athlete_id: Mapped[str] = mapped_column(ForeignKey("athletes.id"))
+    original_name: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # ingested | skipped | duplicate | quarantined
+    reason: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    fit_file_type: Mapped[str | None] = mapped_column(String(40))
+    fit_manufacturer: Mapped[str | None] = mapped_column(String(60))
+    fit_serial_number: Mapped[int | None] = mapped_column(BigInteger)
+    fit_time_created: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decoder: Mapped[str | None] = mapped_column(String(40))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("source_files.id"))
+    stored_path: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    activities: Mapped[list[Activity]] = relationship(back_populates="source_file")
+
+    __table_args__ = (
+        Index("ix_source_files_natural_key", "fit_manufacturer", "fit_serial_number",
+              "fit_time_created"),
+    )
+
+
+class Activity(Base):
+    """One FIT session in SI units; running cadence in steps/min (DESIGN §3)."""
+
+    __tablename__ = "activities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    athlete_id: Mapped[str] = mapped_column(ForeignKey("athletes.id"), index=True)
+    source_file_id: Mapped[int] = mapped_column(ForeignKey("source_files.id"))
+    session_index: Mapped[int] = mapped_column(Integer, default=0)
+    sport: Mapped[str] = mapped_column(String(40))
+    sub_sport: Mapped[str | None] = mapped_column(String(40))
+    is_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_strength: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_utc: Mapped[datetime] = mapped_column(UTCDateTime)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    timer_s: Mapped[float | None] = mapped_column(Float)
+    elapsed_s: Mapped[float | None] = mapped_column(Float)
+    avg_speed_mps: Mapped[float | None] = mapped_column(Float)
+    avg_heart_rate_bpm: Mapped[float | None] = mapped_column(Float)
+    avg_cadence_spm: Mapped[float | None] = mapped_column(Float)
+    steady_cadence_spm: Mapped[float | None] = mapped_column(Float)
+    steady_speed_mps: Mapped[float | None] = mapped_column(Float)
+    cadence_first_fifth_spm: Mapped[float | None] = mapped_column(Float)
+    cadence_last_fifth_spm: Mapped[float | None] = mapped_column(Float)
+    gct_balance_left_pct: Mapped[float | None] = mapped_column(Float)
+    vertical_ratio_pct: Mapped[float | None] = mapped_column(Float)
+    step_length_m: Mapped[float | None] = mapped_column(Float)
+    ground_contact_ms: Mapped[float | None] = mapped_column(Float)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    source_file: Mapped[SourceFile] = relationship(back_populates="activities")
+
+    __table_args__ = (
+        UniqueConstraint("source_file_id", "session_index"),
+        Index("ix_activities_athlete_start", "athlete_id", "start_utc"),
+    )
+
+
+class Alert(Base):
+    """One episode of one rule for one athlete: firing until the condition clears."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    athlete_id: Mapped[str] = mapped_column(ForeignKey("athletes.id"))
+    episode: Mapped[int] = mapped_column(Integer)
+    severity: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    as_of: Mapped[date] = mapped_column(Date)
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # why a firing was recorded but not sent (stale data, cooldown); None when it was notified
+    silenced_reason: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    outbox: Mapped[list[OutboxMessage]] = relationship(back_populates="alert")
+
+    __table_args__ = (
+        UniqueConstraint("rule_id", "athlete_id", "episode"),
+        # at most one open episode per (rule, athlete)
+        Index("uq_alerts_open_episode", "rule_id", "athlete_id", unique=True,
+              sqlite_where=text("resolved_at IS NULL"),
+              postgresql_where=text("resolved_at IS NULL")),
+    )
+
+
+class OutboxMessage(Base):
+    """A rendered notification waiting for, or done with, delivery on one channel."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(80))  # email | webhook:<hash> | file
+    kind: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    give_up_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    alert: Mapped[Alert] = relationship(back_populates="outbox")
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+OUTBOX_STATUSES = ("pending", "sending", "retry", "sent", "dead")

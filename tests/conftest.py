@@ -1,0 +1,60 @@
+"""Shared fixtures: a store on SQLite and (when configured) PostgreSQL, sample paths, configs."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from store import Store, open_store
+
+POSTGRES_ENV = "STRIDEGUARD_TEST_POSTGRES_URL"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIT_SAMPLES = SHARED / "fit-samples"
+
+
+def _postgres_schema_url(base_url: str) -> Iterator[str]:
+    """A throwaway schema per test, so tests never see each other's rows."""
+    schema = f"sg_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each store test runs on SQLite and, when STRIDEGUARD_TEST_POSTGRES_URL is set, PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'strideguard.db'}"
+        return
+    base_url = os.environ.get(POSTGRES_ENV)
+    if not base_url:
+        pytest.skip(f"{POSTGRES_ENV} is not set (e.g. "
+                    "postgresql+psycopg://postgres@127.0.0.1:5432/test); PostgreSQL run skipped")
+    yield from _postgres_schema_url(base_url)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = open_store(database_url)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def fit_samples() -> Path:
+    folder = FIT_SAMPLES / "python-fitparse"
+    if not folder.is_dir():
+        pytest.skip(f"real FIT samples not found at {folder}")
+    return folder
