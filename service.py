@@ -158,6 +158,9 @@ def run_cycle(app: App, *, should_continue: Callable[[], bool] = lambda: True,
 def cmd_run(args: argparse.Namespace) -> int:
     app = open_app(args.config)
     log.info("database %s, inbox %s", redact_url(app.config.database), app.config.inbox)
+    if app.config.schedule.digest:
+        log.warning("schedule.digest is set but the weekly digest is not implemented yet; "
+                    "no digest will be sent")
     app.config.inbox.mkdir(parents=True, exist_ok=True)
     if args.once:
         outcomes = run_cycle(app, ignore_backoff=True)
@@ -518,12 +521,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    chatty = args.command in ("run", "ingest", "demo")
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.INFO if chatty else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
         force=True,
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return int(args.handler(args))
     except ConfigError as exc:

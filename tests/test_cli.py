@@ -1,0 +1,110 @@
+"""The `strideguard` command: check-config, init, demo, report --json and dedupe through the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import service
+from ingest.fit_encode import encode_run
+from ingest.synthetic import weekly_plan, write_plan
+
+
+def test_check_config_reports_each_problem_with_file_line_col(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+    config = tmp_path / "strideguard.yaml"
+    config.write_text(
+        "database: sqlite:///data/x.db\n"
+        "timezon: Europe/Berlin\n"
+        "notify:\n"
+        "  email:\n"
+        "    host: smtp.example.com\n"
+        "    port: twenty-five\n"
+        "    password: ${SMTP_PASSWORD}\n"
+        "    sender: alerts@example.com\n",
+        encoding="utf-8",
+    )
+    assert service.main(["--config", str(config), "check-config"]) == service.EXIT_CONFIG
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3, lines
+    assert re.match(rf"{re.escape(str(config))}:2:1: timezon: unknown key", lines[0])
+    assert "did you mean 'timezone'" in lines[0]
+    assert re.match(rf"{re.escape(str(config))}:6:11: notify.email.port: ", lines[1])
+    assert re.match(rf"{re.escape(str(config))}:7:15: notify.email.password: "
+                    r"environment variable SMTP_PASSWORD is not set", lines[2])
+
+
+def test_check_config_accepts_the_starter_config(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert service.main(["init", str(tmp_path / "site")]) == 0
+    config = tmp_path / "site" / "strideguard.yaml"
+    assert service.main(["--config", str(config), "check-config"]) == 0
+    assert "config ok" in capsys.readouterr().out
+    # init never overwrites what is there
+    config.write_text(config.read_text() + "# mine\n")
+    assert service.main(["init", str(tmp_path / "site")]) == 0
+    assert config.read_text().endswith("# mine\n")
+
+
+def test_check_config_reports_rule_file_errors(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - id: spike\n    metric: longest_run_ratio\n"
+                     "    warn: \"> 1.1\"\n", encoding="utf-8")
+    config = tmp_path / "strideguard.yaml"
+    config.write_text("rules: rules.yaml\n", encoding="utf-8")
+    assert service.main(["--config", str(config), "check-config"]) == service.EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"{rules}:3:13: rules[0].metric: unknown metric 'longest_run_ratio'" in err
+    assert "did you mean 'longest_run_ratio_30d'" in err
+
+
+def report_json(config: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+    capsys.readouterr()
+    assert service.main(["--config", str(config), "report", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_same_file_twice_or_renamed_counts_once_in_the_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "strideguard.yaml"
+    config.write_text("ingest:\n  stability: 0s\n", encoding="utf-8")
+    inbox = tmp_path / "data" / "inbox" / "ana"
+    today = datetime.now(UTC).date()
+    written = write_plan(weekly_plan(today, 2, [5.0, 6.0, 10.0]), inbox)
+    assert service.main(["--config", str(config), "run", "--once"]) == 0
+    before = report_json(config, capsys)
+    [ana] = before["athletes"]
+    assert ana["athlete"] == "ana" and ana["metrics"]["distance_7d_km"] == pytest.approx(21.0)
+    assert before["as_of"] == today.isoformat()
+
+    archived = next((tmp_path / "data" / "archive" / "ana").rglob(written[-1].name))
+    (inbox / "again.fit").write_bytes(archived.read_bytes())
+    start = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=7)
+    re_export = encode_run(start, 10_000, 3300, serial_number=3_912_345_678,
+                           cadence_spm=172)  # other bytes, same device and time_created
+    (inbox / "renamed-export.fit").write_bytes(re_export)
+    assert service.main(["--config", str(config), "run", "--once"]) == 0
+    after = report_json(config, capsys)
+    assert after["athletes"][0]["metrics"]["distance_7d_km"] == pytest.approx(21.0)
+    assert not list(inbox.glob("*.fit"))
+
+
+def test_demo_shows_an_alert_from_fit_files(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, service; sys.exit(service.main())", "demo",
+         str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ALERT CRITICAL single_run_spike" in result.stdout
+    assert "WHAT TO DO" in result.stdout and "not medical advice" in result.stdout
+    assert list((tmp_path / "demo" / "data" / "mail").glob("*.eml"))

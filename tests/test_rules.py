@@ -1,0 +1,196 @@
+"""Rules: loading with file:line:col errors, shipped defaults, and the alert state machine."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from config.loader import ConfigError
+from config.schema import ServiceConfig
+from ingest.synthetic import PlannedSession, weekly_plan
+from notify.outbox import enqueue_alert
+from rules.evaluate import evaluate
+from rules.loader import load_rules
+from store import Activity, Alert, Athlete, OutboxMessage, SourceFile, Store
+
+TODAY = date(2026, 11, 21)
+NOW = datetime(2026, 11, 21, 20, 0, tzinfo=UTC)
+
+
+def store_plan(store: Store, plan: list[PlannedSession], athlete: str = "ana") -> None:
+    """Activities straight into the store (the FIT path is covered by the ingest tests)."""
+    with store.session() as session:
+        if session.get(Athlete, athlete) is None:
+            session.add(Athlete(id=athlete))
+        for index, planned in enumerate(plan):
+            start = datetime.combine(planned.day, planned.start_local, tzinfo=UTC)
+            source = SourceFile(sha256=uuid.uuid4().hex, athlete_id=athlete,
+                                original_name=f"{index}.fit", size_bytes=1, status="ingested")
+            session.add(source)
+            is_run = planned.kind == "run"
+            session.add(Activity(
+                athlete_id=athlete, source_file=source, sport="running" if is_run else "training",
+                sub_sport="generic" if is_run else "strength_training", is_run=is_run,
+                is_strength=not is_run, start_utc=start,
+                distance_m=planned.distance_km * 1000 if is_run else None,
+                timer_s=planned.distance_km * planned.pace_s_per_km if is_run else 2400,
+                steady_cadence_spm=planned.cadence_spm if is_run else None))
+
+
+def run_evaluation(store: Store, config: ServiceConfig, *, now: datetime = NOW,
+                   as_of: date | None = None, dry_run: bool = False,
+                   rules: list[Path] | None = None):
+    return evaluate(store, config, load_rules(rules), as_of=as_of, now=now, dry_run=dry_run,
+                    enqueue=lambda session, alert, kind: enqueue_alert(session, config, alert,
+                                                                       kind, now))
+
+
+def fired(store: Store) -> dict[str, Alert]:
+    with store.session() as session:
+        return {a.rule_id: a for a in session.scalars(select(Alert))}
+
+
+def outbox_count(store: Store) -> int:
+    with store.session() as session:
+        return len(session.scalars(select(OutboxMessage)).all())
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> ServiceConfig:
+    return ServiceConfig(mail_dir=tmp_path / "mail")
+
+
+def test_shipped_rules_load_and_quote_existing_advice() -> None:
+    rule_set = load_rules()
+    ids = {rule.id for rule in rule_set.rules}
+    assert {"single_run_spike", "weekly_progression", "no_strength_7d"} <= ids
+    spike = next(r for r in rule_set.rules if r.id == "single_run_spike")
+    assert str(spike.warn) == "> 1.1" and str(spike.critical) == "> 2"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("rules:\n  - id: a\n    metric: longest_run_ratio\n    warn: \"> 1\"\n",
+     ":3:13: rules[0].metric: unknown metric 'longest_run_ratio'; did you mean "
+     "'longest_run_ratio_30d'?"),
+    ("rules:\n  - id: a\n    metric: distance_7d_km\n    warn: \"=> 50\"\n",
+     ":4:11: rules[0].warn: expected a comparison"),
+    ("rules:\n  - id: a\n    metric: distance_7d_km\n    warn: \"> 50\"\n    cooldwn: 3d\n",
+     ":5:5: rules[0].cooldwn: unknown key 'cooldwn'"),
+    ("rules:\n  - id: a\n    metric: distance_7d_km\n    warn: \"> 50\"\n    cooldown: 3 days\n",
+     ":5:15: rules[0].cooldown: expected a duration"),
+    ("rules:\n  - id: a\n    metric: distance_7d_km\n    warn: \"> 50\"\n"
+     "    advice: [rest, sleep_more]\n", ":5:20: rules[0].advice[1]: unknown advice 'sleep_more'"),
+    ("rules:\n  - id: a\n    metric: distance_7d_km\n    warn: \"> 50\"\n"
+     "    summary: \"{{ value | nosuchfilter }}\"\n", ":5:14: rules[0].summary: template error"),
+    ("rules:\n  - id: a\n    metric: distance_7d_km\n    warn: \"> 50\"\n"
+     "  - id: a\n    metric: distance_7d_km\n    warn: \"> 60\"\n", "rule id 'a' is used twice"),
+    ("rules:\n  - id: a\n    metric: distance_7d_km\n   warn: \"> 50\"\n", ":4:"),
+])
+def test_rule_file_errors_name_file_line_and_column(tmp_path: Path, body: str,
+                                                     expected: str) -> None:
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_rules([rules_file])
+    assert any(line.startswith(str(rules_file)) and expected in line
+               for line in caught.value.errors), caught.value.errors
+
+
+def test_steady_balanced_runner_gets_no_alert(store: Store, config: ServiceConfig) -> None:
+    # ten weeks of 30 km in five runs, long run never above the month's longest, 2x strength
+    store_plan(store, weekly_plan(TODAY, 10, [5.0, 6.0, 5.0, 6.0, 8.0]))
+    report = run_evaluation(store, config)
+    assert [t.finding.rule.id for t in report.transitions] == []
+    assert fired(store) == {} and outbox_count(store) == 0
+
+
+def test_a_run_twice_the_months_longest_fires_critical_with_rest_advice_once(
+        store: Store, config: ServiceConfig) -> None:
+    store_plan(store, weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=17.0))
+    run_evaluation(store, config)
+    alert = fired(store)["single_run_spike"]
+    assert alert.severity == "critical" and alert.value == pytest.approx(17 / 8, rel=1e-3)
+    assert alert.silenced_reason is None
+    titles = [block["title"] for block in alert.payload["advice_blocks"]]
+    assert "Rest or an easy week" in titles
+    assert "8.8 km" in " ".join(alert.payload["advice"])  # the next long run's ceiling
+    assert outbox_count(store) == 1  # no channel configured: one .eml
+    run_evaluation(store, config, now=NOW + timedelta(hours=1))
+    assert outbox_count(store) == 1  # same episode, nothing new
+
+
+def test_episode_resolves_and_a_new_one_inside_cooldown_is_not_sent(
+        store: Store, config: ServiceConfig, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - id: single_run_spike\n    metric: longest_run_ratio_30d\n"
+                     "    warn: \"> 1.10\"\n    cooldown: 30d\n", encoding="utf-8")
+    store_plan(store, weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=10.0))
+    run_evaluation(store, config, rules=[rules])
+    assert fired(store)["single_run_spike"].severity == "warn"
+    later = TODAY + timedelta(days=7)  # the 10 km run has left the 7-day window
+    run_evaluation(store, config, as_of=later, now=NOW + timedelta(days=7), rules=[rules])
+    assert fired(store)["single_run_spike"].resolved_at is not None
+    store_plan(store, [PlannedSession(later + timedelta(days=1), "run", 12.0)])
+    run_evaluation(store, config, as_of=later + timedelta(days=1),
+                   now=NOW + timedelta(days=8), rules=[rules])
+    with store.session() as session:
+        episodes = session.scalars(select(Alert).where(Alert.rule_id == "single_run_spike")
+                                   .order_by(Alert.episode)).all()
+        assert [a.episode for a in episodes] == [1, 2]
+        assert "cooldown" in (episodes[1].silenced_reason or "")
+        assert len(session.scalars(select(OutboxMessage).where(
+            OutboxMessage.alert_id == episodes[1].id)).all()) == 0
+
+
+def test_old_data_is_recorded_but_not_sent(store: Store, config: ServiceConfig) -> None:
+    long_ago = TODAY - timedelta(days=200)
+    store_plan(store, weekly_plan(long_ago, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=17.0))
+    run_evaluation(store, config, as_of=long_ago)
+    alert = fired(store)["single_run_spike"]
+    assert "older than max_alert_age" in (alert.silenced_reason or "")
+    assert outbox_count(store) == 0
+
+
+def test_two_weeks_without_strength_gets_a_strength_nudge(store: Store,
+                                                          config: ServiceConfig) -> None:
+    plan = weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0])
+    fortnight_ago = TODAY - timedelta(days=13)
+    store_plan(store, [p for p in plan if p.kind == "run" or p.day < fortnight_ago])
+    run_evaluation(store, config)
+    alert = fired(store)["no_strength_7d"]
+    assert alert.severity == "info"
+    assert any("planks" in text for text in alert.payload["advice"])
+
+
+def test_dry_run_stores_and_sends_nothing(store: Store, config: ServiceConfig) -> None:
+    store_plan(store, weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=17.0))
+    report = run_evaluation(store, config, dry_run=True)
+    assert [t.finding.rule.id for t in report.transitions] == ["single_run_spike"]
+    assert fired(store) == {} and outbox_count(store) == 0
+
+
+def test_athlete_override_changes_a_threshold(store: Store, tmp_path: Path) -> None:
+    strict = ServiceConfig(mail_dir=tmp_path, athletes=[
+        {"id": "ana", "overrides": {"single_run_spike": {"warn": "> 1.05"}}}])
+    store_plan(store, weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=8.6))
+    run_evaluation(store, ServiceConfig(mail_dir=tmp_path))
+    assert "single_run_spike" not in fired(store)
+    run_evaluation(store, strict)
+    assert fired(store)["single_run_spike"].severity == "warn"
+
+
+def test_a_late_evening_run_counts_on_its_local_day(store: Store, tmp_path: Path) -> None:
+    berlin = ServiceConfig(mail_dir=tmp_path, timezone="Europe/Berlin")
+    plan = weekly_plan(TODAY - timedelta(days=1), 6, [5.0, 6.0, 5.0, 6.0, 8.0])
+    # 23:30 in Berlin on TODAY is 22:30 UTC; in UTC terms it is still TODAY, but the run at
+    # 00:30 Berlin on TODAY+1 is 23:30 UTC on TODAY: it must not count for TODAY
+    late = PlannedSession(TODAY, "run", 17.0, start_local=time(22, 30))
+    after_midnight = PlannedSession(TODAY, "run", 30.0, start_local=time(23, 30))
+    store_plan(store, [*plan, late, after_midnight])
+    report = run_evaluation(store, berlin, as_of=TODAY)
+    spike = next(f for f in report.findings if f.rule.id == "single_run_spike")
+    assert spike.value == pytest.approx(17 / 8, rel=1e-3)

@@ -1,0 +1,91 @@
+"""Store: migrations on open, UTC round trips, one open episode per rule, outbox leases."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from notify.outbox import claim_due, record_result
+from notify.result import DeliveryResult
+from store import Alert, Athlete, OutboxMessage, Store, open_store
+
+NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def add_alert(store: Store, alert_id: str, episode: int, resolved: bool = False) -> None:
+    with store.session() as session:
+        if session.get(Athlete, "ana") is None:
+            session.add(Athlete(id="ana"))
+            session.flush()
+        session.add(Alert(id=alert_id, rule_id="single_run_spike", athlete_id="ana",
+                          episode=episode, severity="warn", metric="longest_run_ratio_30d",
+                          value=1.5, threshold=1.1, as_of=date(2026, 11, 21), fired_at=NOW,
+                          resolved_at=NOW if resolved else None, payload={"x": 1}))
+
+
+def add_outbox(store: Store, alert_id: str, key: str) -> None:
+    with store.session() as session:
+        session.add(OutboxMessage(event_id=f"msg_{key}", dedupe_key=key, alert_id=alert_id,
+                                  channel="file", kind="firing", payload=b"x",
+                                  next_attempt_at=NOW, give_up_at=NOW + timedelta(hours=48)))
+
+
+def test_migrations_create_the_schema_and_are_idempotent(store: Store,
+                                                         database_url: str) -> None:
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"athletes", "source_files", "activities", "alerts", "outbox",
+            "alembic_version"} <= tables
+    open_store(database_url).dispose()  # opening again applies nothing and fails nothing
+
+
+def test_datetimes_come_back_as_utc(store: Store) -> None:
+    add_alert(store, "a1", 1)
+    with store.session() as session:
+        fired_at = session.get(Alert, "a1").fired_at
+    assert fired_at == NOW and fired_at.tzinfo is not None
+
+
+def test_only_one_open_episode_per_rule_and_athlete(store: Store) -> None:
+    add_alert(store, "a1", 1, resolved=True)
+    add_alert(store, "a2", 2)
+    with pytest.raises(IntegrityError):
+        add_alert(store, "a3", 3)
+
+
+def test_outbox_dedupe_key_is_unique(store: Store) -> None:
+    add_alert(store, "a1", 1)
+    add_outbox(store, "a1", "file|a1|firing|warn")
+    with pytest.raises(IntegrityError):
+        add_outbox(store, "a1", "file|a1|firing|warn")
+
+
+def test_claim_leases_rows_and_results_are_recorded(store: Store) -> None:
+    add_alert(store, "a1", 1)
+    add_outbox(store, "a1", "k1")
+    add_outbox(store, "a1", "k2")
+    claimed = claim_due(store, NOW)
+    assert len(claimed) == 2
+    assert claim_due(store, NOW) == []  # leased: nobody else takes them
+    assert record_result(store, claimed[0], DeliveryResult(ok=True), NOW, 5) == "sent"
+    retry = DeliveryResult(ok=False, retryable=True, reason="451 try later", retry_after_s=60)
+    assert record_result(store, claimed[1], retry, NOW, 5) == "retry"
+    assert claim_due(store, NOW + timedelta(seconds=30)) == []
+    [again] = claim_due(store, NOW + timedelta(seconds=61))
+    assert again.attempts == 2
+    permanent = DeliveryResult(ok=False, retryable=False, reason="550 no such user")
+    assert record_result(store, again, permanent, NOW, 5) == "dead"
+    with store.session() as session:
+        states = {m.dedupe_key: (m.status, m.last_error) for m in
+                  session.scalars(select(OutboxMessage))}
+    assert states == {"k1": ("sent", None), "k2": ("dead", "550 no such user")}
+
+
+def test_an_expired_lease_is_claimed_again(store: Store) -> None:
+    add_alert(store, "a1", 1)
+    add_outbox(store, "a1", "k1")
+    assert len(claim_due(store, NOW)) == 1  # the worker dies here, never records a result
+    assert claim_due(store, NOW + timedelta(minutes=1)) == []
+    assert len(claim_due(store, NOW + timedelta(minutes=6))) == 1
