@@ -10,17 +10,13 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
+from ingest.fit_crc import fit_crc
+
 DecoderName = Literal["fitparse", "fitdecode"]
 Message = tuple[str, dict[str, Any]]
 
 FIT_HEADER_MIN_BYTES = 12
 FIT_CRC_BYTES = 2
-_CRC_TABLE = (
-    0x0000, 0xCC01, 0xD801, 0x1400, 0xF001, 0x3C00, 0x2800, 0xE401,
-    0xA001, 0x6C00, 0x7800, 0xB401, 0x5000, 0x9C01, 0x8801, 0x4400,
-)
-
-
 class FitDecodeError(Exception):
     """The file could not be read at all: nothing usable came out of it."""
 
@@ -32,18 +28,6 @@ class DecodedFit:
     messages: list[Message]
     decoder: str
     warnings: list[str] = field(default_factory=list)
-
-
-def fit_crc16(data: bytes, crc: int = 0) -> int:
-    """CRC-16 of the FIT protocol (FIT SDK, 'FIT File CRC')."""
-    for byte in data:
-        tmp = _CRC_TABLE[crc & 0xF]
-        crc = (crc >> 4) & 0x0FFF
-        crc = crc ^ tmp ^ _CRC_TABLE[byte & 0xF]
-        tmp = _CRC_TABLE[crc & 0xF]
-        crc = (crc >> 4) & 0x0FFF
-        crc = crc ^ tmp ^ _CRC_TABLE[(byte >> 4) & 0xF]
-    return crc
 
 
 @dataclass(frozen=True)
@@ -79,8 +63,8 @@ def check_fit_complete(data: bytes) -> Completeness:
         )
     body = data[: header_size + data_size]
     (stored_crc,) = struct.unpack_from("<H", data, header_size + data_size)
-    if stored_crc != fit_crc16(body):
-        computed_crc = fit_crc16(body)
+    if stored_crc != fit_crc(body):
+        computed_crc = fit_crc(body)
         return Completeness("bad_crc", f"file CRC mismatch (stored 0x{stored_crc:04x}, "
                                        f"computed 0x{computed_crc:04x})")
     return Completeness("complete", "header size and CRC check out")

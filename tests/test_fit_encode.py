@@ -13,7 +13,9 @@ import pytest
 from fitparse.profile import FIELD_TYPES
 from fitparse.utils import FitCRCError
 
+from ingest import fit_crc as fit_crc_module
 from ingest import fit_encode as fe
+from ingest.fit_crc import fit_crc
 
 START = datetime(2024, 5, 4, 6, 30, tzinfo=UTC)
 CREATED = datetime(2024, 5, 4, 7, 45, 12, tzinfo=UTC)
@@ -70,18 +72,18 @@ def test_header_and_crcs(run_file: bytes) -> None:
         "<BBHI4sH", run_file[:14])
     assert (size, protocol, profile, magic) == (14, 0x20, fe.PROFILE_VERSION, b".FIT")
     assert data_size == len(run_file) - 16
-    assert header_crc == fe.fit_crc(run_file[:12])
-    assert struct.unpack("<H", run_file[-2:])[0] == fe.fit_crc(run_file[:-2])
-    assert fe.fit_crc(run_file) == 0  # a CRC-16 over data + its own CRC is zero
+    assert header_crc == fit_crc(run_file[:12])
+    assert struct.unpack("<H", run_file[-2:])[0] == fit_crc(run_file[:-2])
+    assert fit_crc(run_file) == 0  # a CRC-16 over data + its own CRC is zero
 
 
 def test_fit_crc_matches_nibble_algorithm() -> None:
     data = random.Random(7).randbytes(1001)  # odd length: the last byte goes one at a time
     crc = 0
     for byte in data:
-        crc = fe._crc_byte(crc, byte)
-    assert fe.fit_crc(data) == crc
-    assert fe.fit_crc(data[500:], fe.fit_crc(data[:500])) == crc
+        crc = fit_crc_module._crc_byte(crc, byte)
+    assert fit_crc(data) == crc
+    assert fit_crc(data[500:], fit_crc(data[:500])) == crc
 
 
 def test_run_file_id_and_session(run_file: bytes, decode: Callable[[bytes], Messages]) -> None:

@@ -1,0 +1,75 @@
+"""The long-running service and the ingest/activities commands, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import service
+from ingest.synthetic import weekly_plan, write_plan
+
+SERVICE = [sys.executable, "-c", "import sys, service; sys.exit(service.main())"]
+
+
+def wait_for(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_run_ingests_dropped_files_and_stops_cleanly_on_signal(
+        tmp_path: Path, stop_signal: signal.Signals) -> None:
+    config = tmp_path / "strideguard.yaml"
+    config.write_text("schedule:\n  scan_interval: 1s\n  dispatch_interval: 1s\n"
+                      "ingest:\n  stability: 0s\n", encoding="utf-8")
+    process = subprocess.Popen([*SERVICE, "--config", str(config), "run"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        inbox = tmp_path / "data" / "inbox"
+        assert wait_for(inbox.is_dir, 20), "the service never created its inbox"
+        today = datetime.now(UTC).date()
+        # dropped while the service runs: the last run is a 2x spike, so an alert is written
+        write_plan(weekly_plan(today, 5, [5.0, 6.0, 8.0], final_run_km=17.0), inbox / "ana")
+        archive = tmp_path / "data" / "archive"
+        assert wait_for(lambda: len(list(archive.rglob("*.fit"))) == 25, 60)
+        mail_dir = tmp_path / "data" / "mail"
+        assert wait_for(lambda: any(mail_dir.glob("*.eml")), 30)
+        process.send_signal(stop_signal)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "stopped" in err
+    assert not list(inbox.rglob("*.fit"))
+
+
+def test_ingest_command_and_activities_listing(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "strideguard.yaml"
+    config.write_text("timezone: Europe/Berlin\n", encoding="utf-8")
+    export = tmp_path / "garmin-export"
+    write_plan(weekly_plan(datetime.now(UTC).date(), 1, [5.0, 10.0]), export)
+    assert service.main(["--config", str(config), "ingest", str(export), "--athlete",
+                         "bob"]) == 0
+    capsys.readouterr()
+    assert service.main(["--config", str(config), "activities", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["distance_m"] or 0 for r in rows) == [0, 0, 5000, 10000]
+    run = next(r for r in rows if r["distance_m"] == 10000)
+    assert run["athlete"] == "bob" and run["sport"] == "running"
+    assert run["start_local"].endswith(("+01:00", "+02:00"))
+    assert run["steady_cadence_spm"] == pytest.approx(170, abs=1)
+    assert not list(export.glob("*.fit"))  # moved to the archive, not copied
