@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -40,8 +41,10 @@ def parse_clock(value: object) -> time:
     raise ValueError(f"expected a time of day HH:MM, got {value!r}")
 
 
-def check_timezone(value: str) -> str:
+def check_timezone(value: object) -> str:
     """Accept an IANA zone name only (ZoneInfoNotFoundError is a KeyError, so re-raise)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected an IANA time zone name such as Europe/Berlin, got {value!r}")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -49,9 +52,27 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def positive_duration(value: object) -> timedelta:
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError(f"expected a duration above zero, got {value!r}")
+    return duration
+
+
+def first_repeated(ids: Iterable[str]) -> str | None:
+    """The first id that appears a second time, if any."""
+    seen: set[str] = set()
+    for each in ids:
+        if each in seen:
+            return each
+        seen.add(each)
+    return None
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(positive_duration)]
 ClockTime = Annotated[time, BeforeValidator(parse_clock)]
-TimeZoneName = Annotated[str, BeforeValidator(lambda v: check_timezone(str(v)))]
+TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]
 
 ATHLETE_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -77,15 +98,15 @@ class EmailConfig(_Strict):
     password: SecretStr | None = None
     sender: str
     to: list[str] = Field(default_factory=list)
-    timeout: Duration = timedelta(seconds=30)
+    timeout: PositiveDuration = timedelta(seconds=30)
     ca_file: Path | None = None
 
 
 class WebhookConfig(_Strict):
     url: str = Field(pattern=r"^https?://")
     secret: SecretStr
-    connect_timeout: Duration = timedelta(seconds=5)
-    read_timeout: Duration = timedelta(seconds=15)
+    connect_timeout: PositiveDuration = timedelta(seconds=5)
+    read_timeout: PositiveDuration = timedelta(seconds=15)
 
 
 class NotifyConfig(_Strict):
@@ -96,9 +117,9 @@ class NotifyConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    scan_interval: Duration = timedelta(seconds=30)
+    scan_interval: PositiveDuration = timedelta(seconds=30)
     evaluate_at: ClockTime = time(7, 0)
-    dispatch_interval: Duration = timedelta(seconds=5)
+    dispatch_interval: PositiveDuration = timedelta(seconds=5)
     digest: str | None = None
 
 
@@ -129,11 +150,9 @@ class ServiceConfig(_Strict):
     @field_validator("athletes")
     @classmethod
     def _unique_athletes(cls, athletes: list[AthleteConfig]) -> list[AthleteConfig]:
-        seen: set[str] = set()
-        for athlete in athletes:
-            if athlete.id in seen:
-                raise ValueError(f"athlete id {athlete.id!r} appears twice")
-            seen.add(athlete.id)
+        repeated = first_repeated(athlete.id for athlete in athletes)
+        if repeated is not None:
+            raise ValueError(f"athlete id {repeated!r} appears twice")
         return athletes
 
     def athlete(self, athlete_id: str) -> AthleteConfig | None:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from config.schema import Duration
+from config.schema import Duration, first_repeated
 from metrics import CATALOGUE
 
 SEVERITIES = ("info", "warn", "critical")  # lowest first
@@ -79,6 +79,12 @@ class Rule(BaseModel):
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ValueError(f"unknown metric {name!r}; {hint}valid metrics: {', '.join(CATALOGUE)}")
 
+    @model_validator(mode="after")
+    def _has_a_threshold(self) -> Rule:
+        if self.info is None and self.warn is None and self.critical is None:
+            raise ValueError("a rule needs at least one threshold: info, warn or critical")
+        return self
+
     def thresholds(self, overrides: dict[str, object] | None = None) -> dict[str, Condition]:
         """Severity -> condition, lowest severity first, with per-athlete overrides applied."""
         merged: dict[str, Condition] = {}
@@ -100,14 +106,9 @@ class RulesFile(BaseModel):
     @field_validator("rules")
     @classmethod
     def _unique_ids(cls, rules: list[Rule]) -> list[Rule]:
-        seen: set[str] = set()
-        for rule in rules:
-            if rule.id in seen:
-                raise ValueError(f"rule id {rule.id!r} is used twice")
-            seen.add(rule.id)
-        for rule in rules:
-            if rule.info is None and rule.warn is None and rule.critical is None:
-                raise ValueError(f"rule {rule.id!r} has no threshold (info, warn or critical)")
+        repeated = first_repeated(rule.id for rule in rules)
+        if repeated is not None:
+            raise ValueError(f"rule id {repeated!r} is used twice")
         return rules
 
 
