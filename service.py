@@ -11,11 +11,12 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -145,13 +146,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_cycle(app: App, *, should_continue: Callable[[], bool] = lambda: True,
-              ignore_backoff: bool = False) -> list[IngestOutcome]:
-    """scan → ingest → evaluate (if anything new) → deliver due notifications."""
-    outcomes = ingest_inbox(app.store, app.ingest_settings(), should_continue=should_continue)
-    if any(o.status == "ingested" for o in outcomes):
-        app.evaluate()
-    app.dispatch(ignore_backoff=ignore_backoff)
+def run_cycle(app: App) -> list[IngestOutcome]:
+    """One full cycle: scan → ingest → evaluate → deliver everything queued.
+
+    It evaluates even without new files (a new day can fire a rule) and retries queued
+    notifications whatever their backoff: whoever runs a cycle by hand wants it now.
+    """
+    outcomes = ingest_inbox(app.store, app.ingest_settings())
+    app.evaluate()
+    app.dispatch(ignore_backoff=True)
     return outcomes
 
 
@@ -163,10 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     "no digest will be sent")
     app.config.inbox.mkdir(parents=True, exist_ok=True)
     if args.once:
-        outcomes = run_cycle(app, ignore_backoff=True)
-        # the daily evaluation's job, once: new days can fire rules without new files
-        app.evaluate()
-        app.dispatch(ignore_backoff=True)
+        outcomes = run_cycle(app)
         summary = Counter(o.status for o in outcomes)
         log.info("cycle done: %s", dict(summary) or "inbox empty")
         return 0
@@ -282,13 +282,12 @@ def cmd_activities(args: argparse.Namespace) -> int:
             query = query.where(Activity.athlete_id == args.athlete)
         rows = []
         for activity, source in session.execute(query).all():
-            tz = app.config.timezone_for(activity.athlete_id)
-            from zoneinfo import ZoneInfo
+            zone = ZoneInfo(app.config.timezone_for(activity.athlete_id))
             rows.append({
                 "id": activity.id, "athlete": activity.athlete_id, "sport": activity.sport,
                 "sub_sport": activity.sub_sport,
                 "start_utc": activity.start_utc.isoformat(),
-                "start_local": activity.start_utc.astimezone(ZoneInfo(tz)).isoformat(),
+                "start_local": activity.start_utc.astimezone(zone).isoformat(),
                 "distance_m": activity.distance_m, "timer_s": activity.timer_s,
                 "steady_cadence_spm": activity.steady_cadence_spm,
                 "avg_cadence_spm": activity.avg_cadence_spm,
@@ -437,7 +436,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     written = write_plan(demo_plan(today), app.config.inbox / "demo-runner")
     print(f"wrote {len(written)} FIT files (ten weeks, last run a long-run spike) to "
           f"{app.config.inbox / 'demo-runner'}")
-    run_cycle(app, ignore_backoff=True)
+    run_cycle(app)
     with app.store.session() as session:
         alerts = session.scalars(select(Alert).where(Alert.athlete_id == "demo-runner")
                                  .order_by(Alert.fired_at)).all()
@@ -529,7 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         force=True,
     )
     if not args.verbose:
+        # their INFO lines repeat every few seconds and say nothing an operator needs
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         return int(args.handler(args))
     except ConfigError as exc:

@@ -65,6 +65,9 @@ def dispatch_due(
                 result = DeliveryResult(ok=False, retryable=True, reason=type(exc).__name__)
             status = record_result(store, claimed, result, utc_now(), config.notify.max_attempts)
             outcomes[status] += 1
+            if result.disable_endpoint:
+                log.error("%s answered 410 Gone: remove this webhook from the config; "
+                          "nothing more is sent to it for this alert", claimed.channel)
             level = logging.INFO if result.ok else logging.WARNING
             log.log(
                 level,

@@ -89,3 +89,15 @@ def test_an_expired_lease_is_claimed_again(store: Store) -> None:
     assert len(claim_due(store, NOW)) == 1  # the worker dies here, never records a result
     assert claim_due(store, NOW + timedelta(minutes=1)) == []
     assert len(claim_due(store, NOW + timedelta(minutes=6))) == 1
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+    sqlite_store = open_store(f"sqlite:///{tmp_path / 'nested' / 'sg.db'}")
+    with sqlite_store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    with pytest.raises(IntegrityError), sqlite_store.session() as session:
+        session.add(OutboxMessage(event_id="e", dedupe_key="k", alert_id="no-such-alert",
+                                  channel="file", kind="firing", payload=b"x",
+                                  next_attempt_at=NOW, give_up_at=NOW))
+    sqlite_store.dispose()
