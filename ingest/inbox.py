@@ -41,13 +41,19 @@ def athlete_for(path: Path, inbox: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else DEFAULT_ATHLETE
 
 
-def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
-    """Every FIT file under the inbox, oldest first; other files are left alone."""
+def scan_inbox(inbox: Path, exclude: tuple[Path, ...] = ()) -> Iterator[InboxFile]:
+    """Every FIT file under the inbox, oldest first; other files are left alone.
+
+    `exclude` holds folders never to read (archive and quarantine, should they sit inside).
+    """
     if not inbox.is_dir():
         return
+    excluded = {path.resolve() for path in exclude}
     found: list[tuple[float, Path]] = []
     for directory, subdirs, files in os.walk(inbox):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        subdirs[:] = sorted(
+            d for d in subdirs
+            if not d.startswith(".") and (Path(directory) / d).resolve() not in excluded)
         for file_name in files:
             path = Path(directory) / file_name
             if is_fit_name(path) and path.is_file():

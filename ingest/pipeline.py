@@ -228,7 +228,9 @@ def ingest_inbox(store: Store, settings: IngestSettings,
     `should_continue` is asked between files, so a shutdown finishes the current file only.
     """
     outcomes: list[IngestOutcome] = []
-    for item in items if items is not None else scan_inbox(settings.inbox):
+    if items is None:
+        items = scan_inbox(settings.inbox, exclude=(settings.archive, settings.quarantine))
+    for item in items:
         if not should_continue():
             break
         try:

@@ -182,3 +182,13 @@ def test_real_bad_crc_and_truncated_samples_never_vanish(store: Store, settings:
     assert all(o.reason or o.warnings for o in outcomes)
     assert len(files_under(settings.archive)) + len(
         [n for n in files_under(settings.quarantine) if n.endswith(".fit")]) == 2
+
+
+def test_archive_inside_the_inbox_is_never_read_again(store: Store, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    nested = IngestSettings(inbox=inbox, archive=inbox / "archive",
+                            quarantine=inbox / "quarantine", stability_s=0.0)
+    drop(nested, "run.fit", encode_run(START, 8000, 2600))
+    drop(nested, "junk.fit", b"junk")
+    assert {o.status for o in ingest_inbox(store, nested)} == {"ingested", "quarantined"}
+    assert ingest_inbox(store, nested) == []
