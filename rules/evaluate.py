@@ -179,6 +179,37 @@ def _athlete_ids(session: Session, config: ServiceConfig) -> list[str]:
     return sorted(stored | {a.id for a in config.athletes})
 
 
+def _continue_episode(session: Session, config: ServiceConfig, rule_set: RuleSet,
+                      finding: Finding, alert: Alert, history: History, now: datetime,
+                      enqueue: Enqueue | None, report: EvaluationReport,
+                      advice_context: dict[str, str], athlete_name: str | None) -> None:
+    """The condition still holds: quiet, unless it escalated or a silenced episode may now speak.
+
+    An episode recorded silently (stale backfill data, cooldown) is notified once fresh data
+    keeps it firing, e.g. a new run today after a year of old files.
+    """
+    escalated = _severity_rank(finding.severity) > _severity_rank(alert.severity)
+    alert.value = finding.value
+    silenced_before = alert.silenced_reason
+    if escalated or silenced_before:
+        alert.severity, alert.threshold, alert.as_of = (finding.severity, finding.threshold,
+                                                        finding.as_of)
+        alert.payload = build_payload(finding, alert.id, athlete_name, rule_set, advice_context)
+    if silenced_before:
+        alert.silenced_reason = (_stale_reason(session, finding, history, now,
+                                               config.max_alert_age)
+                                 or _cooldown_reason(session, finding, now))
+        if alert.silenced_reason:
+            return
+        alert.fired_at = now  # the episode is notified now; cooldowns count from here
+    elif not escalated or _stale_reason(session, finding, history, now, config.max_alert_age):
+        return
+    if enqueue:
+        enqueue(session, alert, "firing")
+    report.transitions.append(Transition("escalated" if escalated else "fired", finding,
+                                         alert.id, True, None, alert.payload["summary"]))
+
+
 def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
                      athlete_id: str, as_of: date | None, now: datetime,
                      enqueue: Enqueue | None, report: EvaluationReport) -> None:
@@ -196,6 +227,8 @@ def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
         open_alert = session.scalars(select(Alert).where(
             Alert.rule_id == rule.id, Alert.athlete_id == athlete_id,
             Alert.resolved_at.is_(None))).first()
+        if open_alert is not None and open_alert.as_of > day:
+            continue  # evaluating the past never rewrites what a later evaluation decided
         name = athlete_cfg.name if athlete_cfg else None
 
         if finding.severity and open_alert is None:
@@ -216,19 +249,8 @@ def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
             report.transitions.append(Transition("fired", finding, alert_id, not silenced,
                                                  silenced, payload["summary"]))
         elif finding.severity and open_alert is not None:
-            escalated = _severity_rank(finding.severity) > _severity_rank(open_alert.severity)
-            open_alert.value = finding.value
-            if escalated:
-                payload = build_payload(finding, open_alert.id, name, rule_set, advice_context)
-                open_alert.severity, open_alert.threshold = finding.severity, finding.threshold
-                open_alert.payload, open_alert.as_of = payload, day
-                silenced = open_alert.silenced_reason or _stale_reason(
-                    session, finding, history, now, config.max_alert_age)
-                notify = silenced is None
-                if enqueue and notify:
-                    enqueue(session, open_alert, "firing")
-                report.transitions.append(Transition("escalated", finding, open_alert.id, notify,
-                                                     silenced, payload["summary"]))
+            _continue_episode(session, config, rule_set, finding, open_alert, history, now,
+                              enqueue, report, advice_context, name)
         elif finding.severity is None and open_alert is not None:
             open_alert.resolved_at = now
             if enqueue and open_alert.silenced_reason is None:

@@ -194,3 +194,32 @@ def test_a_late_evening_run_counts_on_its_local_day(store: Store, tmp_path: Path
     report = run_evaluation(store, berlin, as_of=TODAY)
     spike = next(f for f in report.findings if f.rule.id == "single_run_spike")
     assert spike.value == pytest.approx(17 / 8, rel=1e-3)
+
+
+def test_backfill_sends_nothing_then_a_new_run_today_sends_exactly_one_alert(
+        store: Store, config: ServiceConfig) -> None:
+    # a year-old block of runs without strength work, imported today
+    old_block = weekly_plan(TODAY - timedelta(days=300), 6, [5.0, 6.0, 8.0], strength_per_week=0)
+    store_plan(store, old_block)
+    run_evaluation(store, config)
+    assert "older than max_alert_age" in (fired(store)["no_strength_7d"].silenced_reason or "")
+    assert outbox_count(store) == 0
+    run_evaluation(store, config, now=NOW + timedelta(minutes=5))
+    assert outbox_count(store) == 0
+
+    store_plan(store, [PlannedSession(TODAY, "run", 6.0)])  # fresh data, still no strength
+    report = run_evaluation(store, config, now=NOW + timedelta(minutes=10))
+    assert [(t.kind, t.finding.rule.id) for t in report.transitions] == [
+        ("fired", "no_strength_7d")]
+    assert fired(store)["no_strength_7d"].silenced_reason is None
+    assert outbox_count(store) == 1
+    run_evaluation(store, config, now=NOW + timedelta(minutes=15))
+    assert outbox_count(store) == 1
+
+
+def test_evaluating_the_past_does_not_resolve_a_current_alert(store: Store,
+                                                              config: ServiceConfig) -> None:
+    store_plan(store, weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=17.0))
+    run_evaluation(store, config)
+    run_evaluation(store, config, as_of=TODAY - timedelta(days=10))
+    assert fired(store)["single_run_spike"].resolved_at is None
