@@ -126,6 +126,11 @@ class ScheduleConfig(_Strict):
 class IngestConfig(_Strict):
     decoder: Literal["fitparse", "fitdecode"] = "fitparse"
     stability: Duration = timedelta(seconds=5)
+    # auto: native file events, falling back to polling when the watcher cannot start;
+    # polling: scan every schedule.scan_interval only (network shares, container bind mounts)
+    watch: Literal["auto", "events", "polling"] = "auto"
+    # decoding processes; 0 means one per CPU core this process may use
+    workers: int = Field(default=0, ge=0, le=64)
 
 
 class ServiceConfig(_Strict):

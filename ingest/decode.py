@@ -17,6 +17,8 @@ Message = tuple[str, dict[str, Any]]
 
 FIT_HEADER_MIN_BYTES = 12
 FIT_CRC_BYTES = 2
+
+
 class FitDecodeError(Exception):
     """The file could not be read at all: nothing usable came out of it."""
 
@@ -83,7 +85,8 @@ def _as_utc(value: Any) -> Any:
     return value
 
 
-def _decode_with_fitparse(data: bytes, messages: list[Message]) -> None:
+def _decode_with_fitparse(data: bytes, messages: list[Message],
+                          names: frozenset[str] | None) -> None:
     import fitparse
 
     with warnings.catch_warnings():
@@ -91,11 +94,14 @@ def _decode_with_fitparse(data: bytes, messages: list[Message]) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         fit_file = fitparse.FitFile(io.BytesIO(data), check_crc=True)
         for message in fit_file.get_messages():
+            if names is not None and message.name not in names:
+                continue
             values = {key: _as_utc(value) for key, value in message.get_values().items()}
             messages.append((message.name, values))
 
 
-def _decode_with_fitdecode(data: bytes, messages: list[Message], problems: list[str]) -> None:
+def _decode_with_fitdecode(data: bytes, messages: list[Message], problems: list[str],
+                           names: frozenset[str] | None) -> None:
     import fitdecode
 
     with warnings.catch_warnings(record=True) as caught:
@@ -106,22 +112,23 @@ def _decode_with_fitdecode(data: bytes, messages: list[Message], problems: list[
             error_handling=fitdecode.ErrorHandling.WARN,
         ) as reader:
             for frame in reader:
-                if frame.frame_type != fitdecode.FIT_FRAME_DATA:
+                if frame.frame_type != fitdecode.FIT_FRAME_DATA or (
+                        names is not None and frame.name not in names):
                     continue
                 values = {f.name: _as_utc(f.value) for f in frame.fields}
                 messages.append((frame.name, values))
     problems.extend(str(w.message) for w in caught if issubclass(w.category, UserWarning))
 
 
-def _run_decoder(name: DecoderName, data: bytes) -> DecodedFit:
+def _run_decoder(name: DecoderName, data: bytes, names: frozenset[str] | None) -> DecodedFit:
     """Decode lazily so everything before a fault is kept; the fault becomes a warning."""
     messages: list[Message] = []
     problems: list[str] = []
     try:
         if name == "fitparse":
-            _decode_with_fitparse(data, messages)
+            _decode_with_fitparse(data, messages, names)
         else:
-            _decode_with_fitdecode(data, messages, problems)
+            _decode_with_fitdecode(data, messages, problems, names)
     except Exception as exc:  # both libraries raise several unrelated types on bad input
         problems.append(f"{decoder_version(name)} stopped after {len(messages)} messages: "
                         f"{type(exc).__name__}: {exc}")
@@ -130,15 +137,17 @@ def _run_decoder(name: DecoderName, data: bytes) -> DecodedFit:
     return DecodedFit(messages, decoder_version(name), problems)
 
 
-def decode_fit(data: bytes, primary: DecoderName = "fitparse") -> DecodedFit:
+def decode_fit(data: bytes, primary: DecoderName = "fitparse",
+               names: frozenset[str] | None = None) -> DecodedFit:
     """Decode FIT bytes with the primary decoder, falling back to the other one.
 
     The fallback is tried when the primary fails or stops early; the result with more messages
     wins, so a file fitparse cannot finish (e.g. a mis-sized field) is still read whole.
+    `names` keeps only those message types (the others are still parsed, never converted).
     """
     fallback: DecoderName = "fitdecode" if primary == "fitparse" else "fitparse"
     try:
-        first = _run_decoder(primary, data)
+        first = _run_decoder(primary, data, names)
         if not first.warnings:
             return first
     except FitDecodeError as exc:
@@ -147,7 +156,7 @@ def decode_fit(data: bytes, primary: DecoderName = "fitparse") -> DecodedFit:
     else:
         first_error = None
     try:
-        second = _run_decoder(fallback, data)
+        second = _run_decoder(fallback, data, names)
     except FitDecodeError as exc:
         if first is not None:
             return first

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_ATHLETE = "default"
-FIT_SUFFIXES = (".fit",)
+INBOX_SUFFIXES = (".fit", ".fit.gz", ".zip")  # FIT files, gzipped ones, and zip exports
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -32,7 +32,8 @@ def is_ignored(path: Path) -> bool:
 
 
 def is_fit_name(path: Path) -> bool:
-    return path.name.lower().endswith(FIT_SUFFIXES) and not is_ignored(path)
+    """A file StrideGuard reads: `.fit`/`.FIT`, `.fit.gz` or a `.zip` export holding FIT files."""
+    return path.name.lower().endswith(INBOX_SUFFIXES) and not is_ignored(path)
 
 
 def athlete_for(path: Path, inbox: Path) -> str:
@@ -81,13 +82,18 @@ def free_destination(folder: Path, name: str, tag: str) -> Path:
 
 
 def move_file(source: Path, destination: Path) -> Path:
-    """Move without ever losing the original: same-disk rename, else copy, fsync, then unlink."""
+    """Move without ever losing or overwriting a file: same-disk rename, else copy to a
+    temporary name, fsync, rename into place, then unlink the source. Returns where it went."""
     destination.parent.mkdir(parents=True, exist_ok=True)
+    if destination.exists():  # never replace another file; take the next free name
+        destination = free_destination(destination.parent, destination.name, "moved")
     try:
         os.rename(source, destination)
     except OSError:
-        shutil.copy2(source, destination)
-        with open(destination, "rb") as copied:
+        partial = destination.with_name(f".{destination.name}.part")
+        shutil.copy2(source, partial)
+        with open(partial, "rb") as copied:
             os.fsync(copied.fileno())
+        os.rename(partial, destination)
         source.unlink()
     return destination

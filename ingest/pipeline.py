@@ -1,11 +1,17 @@
-"""Ingest one FIT file: check, decode, dedupe, store in one transaction, then archive it."""
+"""Ingest inbox files: check, decode (in worker processes), dedupe, store one transaction per
+FIT file, and only then archive the original. Nothing is deleted; a crash re-ingests nothing twice.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,12 +19,17 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.decode import DecoderName, FitDecodeError, check_fit_complete, decode_fit
+from ingest.containers import ContainerError, Payload, is_container_name, payloads
+from ingest.decode import DecoderName, check_fit_complete
 from ingest.inbox import InboxFile, free_destination, move_file, scan_inbox
-from ingest.normalise import FileSummary, summarise
-from store import Activity, Athlete, SourceFile, Store
+from ingest.normalise import SERIES_INTERVAL_S, FileSummary, SessionSummary
+from ingest.parse import ParsedFit, parse_fit_safely
+from store import Activity, ActivitySeries, Athlete, SourceFile, Store, utc_now
 
 log = logging.getLogger("strideguard.ingest")
+
+# parsed files waiting to be stored, per worker: keeps memory flat however many files there are
+IN_FLIGHT_PER_WORKER = 3
 
 
 @dataclass(frozen=True)
@@ -28,11 +39,20 @@ class IngestSettings:
     quarantine: Path
     decoder: DecoderName = "fitparse"
     stability_s: float = 5.0
+    workers: int = 1  # decoding processes; 0 = one per usable CPU core
+    default_timezone: str = "UTC"
+    athlete_timezones: Mapping[str, str] = field(default_factory=dict)
+
+    def timezone_for(self, athlete_id: str) -> str:
+        return self.athlete_timezones.get(athlete_id, self.default_timezone)
 
 
 @dataclass
 class IngestOutcome:
-    """What became of one file: ingested, skipped, duplicate, quarantined or waiting."""
+    """What became of one FIT file: ingested, skipped, duplicate, quarantined, waiting or error.
+
+    For a zip export there is one outcome per FIT file inside it (`member`).
+    """
 
     path: Path
     athlete_id: str
@@ -41,6 +61,23 @@ class IngestOutcome:
     activity_ids: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stored_at: Path | None = None
+    member: str | None = None
+    record_count: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name}:{self.member}" if self.member else self.path.name
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(requested: int) -> int:
+    return requested if requested > 0 else usable_cores()
 
 
 def _sha256(data: bytes) -> str:
@@ -53,24 +90,141 @@ def _ensure_athlete(session: Session, athlete_id: str) -> None:
         session.flush()
 
 
-def _wait_reason(data: bytes, age_s: float, stability_s: float) -> str | None:
-    """A file that is not yet whole and was touched recently is probably still being copied."""
-    completeness = check_fit_complete(data)
-    if completeness.state in ("complete", "bad_crc"):
+# --- parsing, inline or in a process pool -------------------------------------------------------
+
+
+class _Parser:
+    """Runs parse jobs inline (one worker) or in a process pool started on the second job."""
+
+    def __init__(self, settings: IngestSettings, workers: int) -> None:
+        self.settings = settings
+        self.workers = workers
+        self._pool: Executor | None = None
+        self._jobs = 0
+
+    @property
+    def in_flight_limit(self) -> int:
+        return 1 if self.workers == 1 else self.workers * IN_FLIGHT_PER_WORKER
+
+    def submit(self, data: bytes, athlete_id: str) -> Future[ParsedFit]:
+        self._jobs += 1
+        timezone_name = self.settings.timezone_for(athlete_id)
+        if self.workers == 1 or (self._jobs == 1 and self._pool is None):
+            done: Future[ParsedFit] = Future()
+            done.set_result(parse_fit_safely(data, self.settings.decoder, timezone_name))
+            return done
+        if self._pool is None:
+            # forkserver: workers never inherit the scheduler's or the database pool's threads
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["ingest.parse"])
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        return self._pool.submit(parse_fit_safely, data, self.settings.decoder, timezone_name)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- one inbox file and the FIT payloads it holds ----------------------------------------------
+
+
+@dataclass
+class _Container:
+    """An inbox file being ingested: where it goes once all its payloads are stored."""
+
+    item: InboxFile
+    archive_to: Path | None = None  # chosen when its first payload is stored
+
+    @property
+    def is_zip(self) -> bool:
+        return is_container_name(self.item.name)
+
+
+@dataclass
+class _Job:
+    """One FIT payload on its way through: parsed (future) or already known by its hash."""
+
+    container: _Container
+    payload: Payload
+    sha256: str
+    known: SourceFile | None
+    parsed: Future[ParsedFit] | None
+    last: bool  # the last payload of its container
+    container_problem: str | None = None  # set on a last job: the container itself is broken
+
+
+def _wait_reason(item: InboxFile, data: bytes | None, error: str | None, age_s: float,
+                 stability_s: float) -> str | None:
+    """A file that is not whole yet and was touched recently is probably still being copied."""
+    if age_s >= stability_s:
         return None
-    if age_s < stability_s:
-        return f"waiting for the file to be complete ({completeness.detail})"
+    if error is not None or data == b"":
+        return f"waiting for the file to be complete ({error or 'it is empty'})"
+    if data is not None and not item.name.lower().endswith((".gz", ".zip")):
+        completeness = check_fit_complete(data)
+        if completeness.state not in ("complete", "bad_crc", "not_fit"):
+            return f"waiting for the file to be complete ({completeness.detail})"
     return None
 
 
-def _quarantine_reason(data: bytes) -> str | None:
-    """Files no decoder should even try: empty, not FIT, header without data."""
-    completeness = check_fit_complete(data)
-    if completeness.state == "not_fit":
-        return completeness.detail
-    if completeness.state == "incomplete" and "no data" in completeness.detail:
-        return completeness.detail
-    return None
+def _with_last(values: Iterator[Payload]) -> Iterator[tuple[Payload, bool]]:
+    previous: Payload | None = None
+    for value in values:
+        if previous is not None:
+            yield previous, False
+        previous = value
+    if previous is not None:
+        yield previous, True
+
+
+def _known_source(store: Store, sha256: str) -> SourceFile | None:
+    with store.session() as session:
+        return session.scalars(select(SourceFile).where(SourceFile.sha256 == sha256)).first()
+
+
+def _jobs_for(store: Store, settings: IngestSettings, item: InboxFile, parser: _Parser,
+              now_s: float, batch_hashes: set[str]) -> Iterator[_Job | IngestOutcome]:
+    """The payloads of one inbox file as jobs, or one outcome when the file must wait.
+
+    `batch_hashes` holds the payloads already on their way in this batch: the same bytes
+    twice are decoded once, and the second is looked up when its turn comes.
+    """
+    age_s = now_s - item.path.stat().st_mtime
+    container = _Container(item)
+    data = None if container.is_zip else item.path.read_bytes()
+    try:
+        first = True
+        for payload, last in _with_last(payloads(item.path, data)):
+            if first:
+                wait = _wait_reason(item, payload.data if payload.member is None else None, None,
+                                    age_s, settings.stability_s)
+                if wait:
+                    yield IngestOutcome(item.path, item.athlete_id, "waiting", wait)
+                    return
+                first = False
+            sha256 = _sha256(payload.data)
+            known, parsed = None, None
+            if sha256 not in batch_hashes:
+                batch_hashes.add(sha256)
+                known = _known_source(store, sha256)
+                if known is None or known.status == "quarantined":  # quarantined: try again
+                    known, parsed = None, parser.submit(payload.data, item.athlete_id)
+            if payload.member is None:
+                payload = Payload(b"", None)  # the file itself is moved; drop the bytes early
+            yield _Job(container, payload, sha256, known, parsed, last)
+        if first:  # a zip with no FIT file in it
+            yield _Job(container, Payload(b""), "", None, None, True,
+                       "the zip file holds no .fit or .fit.gz file")
+    except ContainerError as exc:
+        wait = _wait_reason(item, None, str(exc), age_s, settings.stability_s)
+        if wait and first:
+            yield IngestOutcome(item.path, item.athlete_id, "waiting", wait)
+            return
+        problem = str(exc) if first else f"{exc}; the FIT files before it were read and stored"
+        yield _Job(container, Payload(b""), "", None, None, True, problem)
+
+
+# --- storing --------------------------------------------------------------------------------------
 
 
 def _natural_key_duplicate(session: Session, summary: FileSummary) -> SourceFile | None:
@@ -87,136 +241,236 @@ def _natural_key_duplicate(session: Session, summary: FileSummary) -> SourceFile
     ).first()
 
 
-def _archive_path(settings: IngestSettings, item: InboxFile, sha256: str,
-                  start: datetime | None) -> Path:
+def _archive_folder(settings: IngestSettings, athlete_id: str, start: datetime | None) -> Path:
     month = (start or datetime.now(UTC)).strftime("%Y-%m")
-    return free_destination(settings.archive / item.athlete_id / month, item.name, sha256[:8])
+    return settings.archive / athlete_id / month
 
 
-def _store_activities(session: Session, source: SourceFile, summary: FileSummary,
-                      athlete_id: str, file_warnings: list[str]) -> list[int]:
+def _activity_fields(s: SessionSummary) -> dict[str, object]:
+    return dict(
+        session_index=s.index, sport=s.sport, sub_sport=s.sub_sport, is_run=s.is_run,
+        is_strength=s.is_strength, start_utc=s.start_utc, distance_m=s.distance_m,
+        timer_s=s.timer_s, elapsed_s=s.elapsed_s, avg_speed_mps=s.avg_speed_mps,
+        avg_heart_rate_bpm=s.avg_heart_rate_bpm, avg_cadence_spm=s.avg_cadence_spm,
+        steady_cadence_spm=s.steady_cadence_spm, steady_speed_mps=s.steady_speed_mps,
+        cadence_first_fifth_spm=s.cadence_first_fifth_spm,
+        cadence_last_fifth_spm=s.cadence_last_fifth_spm,
+        gct_balance_left_pct=s.gct_balance_left_pct, vertical_ratio_pct=s.vertical_ratio_pct,
+        step_length_m=s.step_length_m, ground_contact_ms=s.ground_contact_ms,
+    )
+
+
+def store_activities(session: Session, source: SourceFile, parsed: ParsedFit) -> list[int]:
+    """Create or update (same source file and session index) one activity per session.
+
+    Used by ingest and by reprocess: an activity keeps its id, so nothing is duplicated.
+    """
+    assert parsed.summary is not None
+    existing = {a.session_index: a for a in source.activities}
     activity_ids: list[int] = []
-    for s in summary.sessions:
-        activity = Activity(
-            athlete_id=athlete_id, source_file=source, session_index=s.index, sport=s.sport,
-            sub_sport=s.sub_sport, is_run=s.is_run, is_strength=s.is_strength,
-            start_utc=s.start_utc, distance_m=s.distance_m, timer_s=s.timer_s,
-            elapsed_s=s.elapsed_s, avg_speed_mps=s.avg_speed_mps,
-            avg_heart_rate_bpm=s.avg_heart_rate_bpm, avg_cadence_spm=s.avg_cadence_spm,
-            steady_cadence_spm=s.steady_cadence_spm, steady_speed_mps=s.steady_speed_mps,
-            cadence_first_fifth_spm=s.cadence_first_fifth_spm,
-            cadence_last_fifth_spm=s.cadence_last_fifth_spm,
-            gct_balance_left_pct=s.gct_balance_left_pct, vertical_ratio_pct=s.vertical_ratio_pct,
-            step_length_m=s.step_length_m, ground_contact_ms=s.ground_contact_ms,
-            warnings=file_warnings + s.warnings,
-        )
-        session.add(activity)
+    for s in parsed.summary.sessions:
+        activity = existing.pop(s.index, None)
+        if activity is None:
+            activity = Activity(athlete_id=source.athlete_id, source_file=source)
+            session.add(activity)
+        else:
+            activity.updated_at = utc_now()
+        for name, value in _activity_fields(s).items():
+            setattr(activity, name, value)
+        activity.warnings = parsed.warnings + s.warnings
+        activity.decoder = parsed.decoder
+        if s.series:
+            if activity.series is None:
+                activity.series = ActivitySeries(interval_s=SERIES_INTERVAL_S, columns=s.series)
+            else:
+                activity.series.interval_s, activity.series.columns = SERIES_INTERVAL_S, s.series
+        elif activity.series is not None:
+            activity.series = None
         session.flush()
         activity_ids.append(activity.id)
+    for gone in existing.values():  # a session a better parser no longer sees
+        session.delete(gone)
     return activity_ids
 
 
-def _quarantine(store: Store, settings: IngestSettings, item: InboxFile, data: bytes,
-                sha256: str, reason: str) -> IngestOutcome:
-    destination = free_destination(settings.quarantine / item.athlete_id, item.name, sha256[:8])
-    with store.session() as session:
-        _ensure_athlete(session, item.athlete_id)
-        source = session.scalars(select(SourceFile).where(SourceFile.sha256 == sha256)).first()
-        if source is None:
-            source = SourceFile(sha256=sha256, athlete_id=item.athlete_id,
-                                original_name=item.name, size_bytes=len(data),
-                                status="quarantined")
-            session.add(source)
-        source.status, source.reason, source.stored_path = "quarantined", reason, str(destination)
+def _quarantine_destination(settings: IngestSettings, job: _Job) -> Path:
+    item = job.container.item
+    folder = settings.quarantine / item.athlete_id
+    if job.payload.member is None:
+        return free_destination(folder, item.name, job.sha256[:8] or "file")
+    flat_member = job.payload.member.replace("/", "__")
+    return free_destination(folder, f"{Path(item.name).stem}__{flat_member}", job.sha256[:8])
+
+
+def _write_reason(destination: Path, label: str, athlete_id: str, size_bytes: int, sha256: str,
+                  reason: str) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     reason_file = destination.with_name(destination.name + ".reason.txt")
     reason_file.write_text(
-        f"{item.name} could not be ingested.\n\nReason: {reason}\n\n"
-        f"Athlete: {item.athlete_id}\nSize: {len(data)} bytes\nSHA-256: {sha256}\n"
-        f"Quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
+        f"{label} could not be ingested.\n\nReason: {reason}\n\n"
+        f"Athlete: {athlete_id}\nSize: {size_bytes} bytes\n"
+        + (f"SHA-256: {sha256}\n" if sha256 else "")
+        + f"Quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
         "Fix or replace the file and drop it into the inbox again to retry.\n",
         encoding="utf-8",
     )
-    move_file(item.path, destination)
-    log.warning("quarantined %s: %s", item.path, reason)
-    return IngestOutcome(item.path, item.athlete_id, "quarantined", reason, stored_at=destination)
 
 
-def _archive_known(store: Store, settings: IngestSettings, item: InboxFile, sha256: str,
-                   existing: SourceFile) -> IngestOutcome:
-    """The same bytes again (or a file whose commit landed before a crash): archive, count once."""
-    destination = _archive_path(settings, item, sha256, existing.fit_time_created)
-    move_file(item.path, destination)
-    reason = f"same file as source #{existing.id} ({existing.original_name}, {existing.status})"
-    log.info("duplicate %s: %s", item.path, reason)
-    return IngestOutcome(item.path, item.athlete_id, "duplicate", reason, stored_at=destination)
+def _quarantine_payload(store: Store, settings: IngestSettings, job: _Job,
+                        reason: str) -> IngestOutcome:
+    """Record why a FIT payload is unreadable and put it in quarantine with a reason file.
 
-
-def ingest_file(store: Store, settings: IngestSettings, item: InboxFile,
-                now_s: float | None = None) -> IngestOutcome:
-    """Run one file through the checks; the original moves only after its data is committed."""
-    data = item.path.read_bytes()
-    age_s = (now_s if now_s is not None else time.time()) - item.path.stat().st_mtime
-    wait = _wait_reason(data, age_s, settings.stability_s)
-    if wait:
-        return IngestOutcome(item.path, item.athlete_id, "waiting", wait)
-
-    sha256 = _sha256(data)
+    A plain file moves there itself (after the commit); a zip member is written out beside its
+    reason, and the zip goes on to the archive with the rest of its files.
+    """
+    item, member = job.container.item, job.payload.member
+    destination = _quarantine_destination(settings, job)
+    size_bytes = len(job.payload.data) if member else item.path.stat().st_size
+    label = f"{item.name}:{member}" if member else item.name
+    if member is not None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(job.payload.data)
     with store.session() as session:
-        existing = session.scalars(select(SourceFile).where(SourceFile.sha256 == sha256)).first()
-    if existing is not None and existing.status != "quarantined":
-        return _archive_known(store, settings, item, sha256, existing)
+        _ensure_athlete(session, item.athlete_id)
+        source = session.scalars(select(SourceFile).where(SourceFile.sha256 == job.sha256)).first()
+        if source is None:
+            source = SourceFile(sha256=job.sha256, athlete_id=item.athlete_id,
+                                original_name=item.name, size_bytes=size_bytes,
+                                container_member=member, status="quarantined")
+            session.add(source)
+        source.status, source.reason, source.stored_path = "quarantined", reason, str(destination)
+    _write_reason(destination, label, item.athlete_id, size_bytes, job.sha256, reason)
+    if member is None:
+        moved_to = move_file(item.path, destination)
+        if moved_to != destination:
+            _write_reason(moved_to, label, item.athlete_id, size_bytes, job.sha256, reason)
+    log.warning("quarantined %s: %s", label, reason)
+    return IngestOutcome(item.path, item.athlete_id, "quarantined", reason, stored_at=destination,
+                         member=member)
 
-    bad_input = _quarantine_reason(data)
-    if bad_input:
-        return _quarantine(store, settings, item, data, sha256, bad_input)
-    try:
-        decoded = decode_fit(data, settings.decoder)
-    except FitDecodeError as exc:
-        return _quarantine(store, settings, item, data, sha256, f"not readable as FIT: {exc}")
-    completeness = check_fit_complete(data)
-    if completeness.state != "complete":
-        decoded.warnings.insert(0, completeness.detail)
-    summary = summarise(decoded.messages)
 
+def _quarantine_container(store: Store, settings: IngestSettings, container: _Container,
+                          reason: str) -> IngestOutcome:
+    """A zip or gzip that cannot be (fully) opened: the whole file goes to quarantine, and
+    FIT files already stored from it point there."""
+    item = container.item
+    destination = free_destination(settings.quarantine / item.athlete_id, item.name, "container")
+    _write_reason(destination, item.name, item.athlete_id, item.path.stat().st_size, "", reason)
+    if container.archive_to is not None:
+        with store.session() as session:
+            for source in session.scalars(select(SourceFile).where(
+                    SourceFile.stored_path == str(container.archive_to))):
+                source.stored_path = str(destination)
+    moved_to = move_file(item.path, destination)
+    log.warning("quarantined %s: %s", item.path, reason)
+    return IngestOutcome(item.path, item.athlete_id, "quarantined", reason, stored_at=moved_to)
+
+
+def _container_destination(settings: IngestSettings, job: _Job, start: datetime | None,
+                           recorded: str | None = None) -> Path:
+    """Where the inbox file will be archived, fixed once per file (zip members share it).
+
+    A path recorded by an earlier, interrupted run is reused, so the database stays right.
+    """
+    container = job.container
+    if container.archive_to is None:
+        item = container.item
+        if recorded and not Path(recorded).exists() and Path(recorded).is_relative_to(
+                settings.archive):
+            container.archive_to = Path(recorded)
+        else:
+            month_start = None if container.is_zip else start
+            container.archive_to = free_destination(
+                _archive_folder(settings, item.athlete_id, month_start), item.name,
+                job.sha256[:8] or "file")
+    return container.archive_to
+
+
+def _store_parsed(store: Store, settings: IngestSettings, job: _Job,
+                  parsed: ParsedFit) -> IngestOutcome:
+    """One FIT payload into the store in one transaction: an activity per session, or a skip."""
+    item, member = job.container.item, job.payload.member
+    if parsed.problem is not None or parsed.summary is None:
+        return _quarantine_payload(store, settings, job, parsed.problem or "nothing readable")
+    summary = parsed.summary
     status, reason = "ingested", ""
     if summary.file_type != "activity":
         status, reason = "skipped", f"not an activity (FIT file type {summary.file_type!r})"
     elif not summary.sessions:
-        damage = "; ".join(decoded.warnings) or "the file has no session message"
-        return _quarantine(
-            store, settings, item, data, sha256,
+        damage = summary.no_session_reason or "; ".join(parsed.warnings) or (
+            "the file has no session message")
+        return _quarantine_payload(
+            store, settings, job,
             f"no session summary could be read ({summary.record_count} records before the "
-            f"damage, sport unknown): {damage}",
-        )
+            f"damage, sport unknown): {damage}")
     first_start = summary.sessions[0].start_utc if summary.sessions else summary.time_created
-    destination = _archive_path(settings, item, sha256, first_start)
+    destination = _container_destination(settings, job, first_start)
+    size_bytes = len(job.payload.data) if member else item.path.stat().st_size
 
+    activity_ids: list[int] = []
     with store.session() as session:
         _ensure_athlete(session, item.athlete_id)
         duplicate_of = _natural_key_duplicate(session, summary) if status == "ingested" else None
-        source = existing and session.get(SourceFile, existing.id)
+        source = session.scalars(select(SourceFile).where(SourceFile.sha256 == job.sha256)).first()
         if source is None:
-            source = SourceFile(sha256=sha256, athlete_id=item.athlete_id,
-                                original_name=item.name, size_bytes=len(data), status=status)
+            source = SourceFile(sha256=job.sha256, athlete_id=item.athlete_id,
+                                original_name=item.name, size_bytes=size_bytes, status=status)
             session.add(source)
         if duplicate_of is not None:
             status = "duplicate"
             reason = (f"same activity as source #{duplicate_of.id} ({duplicate_of.original_name}):"
                       f" same device serial and creation time")
             source.duplicate_of_id = duplicate_of.id
-        source.status, source.reason, source.warnings = status, reason or None, decoded.warnings
+        source.status, source.reason, source.warnings = status, reason or None, parsed.warnings
+        source.container_member = member
         source.fit_file_type, source.fit_manufacturer = summary.file_type, summary.manufacturer
         source.fit_serial_number, source.fit_time_created = (summary.serial_number,
                                                              summary.time_created)
-        source.decoder, source.stored_path = decoded.decoder, str(destination)
+        source.decoder, source.stored_path = parsed.decoder, str(destination)
         session.flush()
-        activity_ids = (_store_activities(session, source, summary, item.athlete_id,
-                                          decoded.warnings) if status == "ingested" else [])
-    move_file(item.path, destination)
-    log.info("%s %s -> %s %s", status, item.path, destination, reason)
+        if status == "ingested":
+            activity_ids = store_activities(session, source, parsed)
+    log.info("%s %s%s %s", status, item.path, f":{member}" if member else "", reason)
     return IngestOutcome(item.path, item.athlete_id, status, reason, activity_ids,
-                         decoded.warnings, destination)
+                         parsed.warnings, destination, member, summary.record_count)
+
+
+def _known_outcome(settings: IngestSettings, job: _Job) -> IngestOutcome:
+    """The same bytes again (or a file whose commit landed before a crash): counted once."""
+    known = job.known
+    if known is None:
+        raise FileNotFoundError(f"{job.container.item.path}: its twin in this batch left no row")
+    item = job.container.item
+    destination = _container_destination(settings, job, known.fit_time_created,
+                                         known.stored_path)
+    reason = f"same file as source #{known.id} ({known.original_name}, {known.status})"
+    log.info("duplicate %s: %s", item.path, reason)
+    return IngestOutcome(item.path, item.athlete_id, "duplicate", reason, stored_at=destination,
+                         member=job.payload.member)
+
+
+def _finish(store: Store, settings: IngestSettings, job: _Job) -> IngestOutcome | None:
+    """Store one payload, then move its inbox file once its last payload is stored."""
+    container = job.container
+    if job.container_problem is not None:
+        return _quarantine_container(store, settings, container, job.container_problem)
+    if job.parsed is None:
+        if job.known is None:  # the same bytes came earlier in this batch, stored by now
+            job.known = _known_source(store, job.sha256)
+        outcome = _known_outcome(settings, job)
+    else:
+        outcome = _store_parsed(store, settings, job, job.parsed.result())
+    if not job.last:
+        return outcome
+    item = container.item
+    if outcome.status == "quarantined" and not container.is_zip:
+        return outcome  # already moved to quarantine with its reason
+    destination = container.archive_to or _container_destination(settings, job, None)
+    moved_to = move_file(item.path, destination)
+    if moved_to != destination:
+        log.warning("%s was archived as %s (the planned name was taken)", item.path, moved_to)
+    outcome.stored_at = moved_to
+    return outcome
 
 
 def ingest_inbox(store: Store, settings: IngestSettings,
@@ -225,22 +479,56 @@ def ingest_inbox(store: Store, settings: IngestSettings,
                  should_continue: Callable[[], bool] = lambda: True) -> list[IngestOutcome]:
     """Ingest every file in the inbox (or the given items); one bad file never stops the rest.
 
-    `should_continue` is asked between files, so a shutdown finishes the current file only.
+    Files are decoded by `settings.workers` processes while this process stores the results in
+    order, one transaction per FIT file, and moves each inbox file after its last commit.
+    `should_continue` is asked between files; on shutdown the files already being decoded are
+    finished and stored, nothing else is started.
     """
     outcomes: list[IngestOutcome] = []
+
+    def report(outcome: IngestOutcome | None) -> None:
+        if outcome is not None:
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+
     if items is None:
         items = scan_inbox(settings.inbox, exclude=(settings.archive, settings.quarantine))
-    for item in items:
-        if not should_continue():
-            break
+    parser = _Parser(settings, worker_count(settings.workers))
+    in_flight: deque[_Job] = deque()
+    batch_hashes: set[str] = set()
+
+    def finish_oldest() -> None:
+        job = in_flight.popleft()
         try:
-            outcome = ingest_file(store, settings, item)
+            report(_finish(store, settings, job))
         except FileNotFoundError:
-            continue  # taken by another worker or removed by the user meanwhile
+            pass  # taken by another worker or removed by the user meanwhile
         except OSError as exc:
-            outcome = IngestOutcome(item.path, item.athlete_id, "error", f"{exc}")
+            item = job.container.item
             log.error("could not ingest %s: %s", item.path, exc)
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
+            report(IngestOutcome(item.path, item.athlete_id, "error", f"{exc}",
+                                 member=job.payload.member))
+
+    try:
+        for item in items:
+            if not should_continue():
+                break
+            try:
+                for job in _jobs_for(store, settings, item, parser, time.time(), batch_hashes):
+                    if isinstance(job, IngestOutcome):
+                        report(job)
+                        continue
+                    in_flight.append(job)
+                    while len(in_flight) > parser.in_flight_limit:
+                        finish_oldest()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.error("could not read %s: %s", item.path, exc)
+                report(IngestOutcome(item.path, item.athlete_id, "error", f"{exc}"))
+        while in_flight:
+            finish_oldest()
+    finally:
+        parser.close()
     return outcomes

@@ -1,10 +1,19 @@
 """Persistence: typed models, engine and session setup, migrations."""
 
 from store.db import Store, open_store
-from store.models import Activity, Alert, Athlete, OutboxMessage, SourceFile, utc_now
+from store.models import (
+    Activity,
+    ActivitySeries,
+    Alert,
+    Athlete,
+    OutboxMessage,
+    SourceFile,
+    utc_now,
+)
 
 __all__ = [
     "Activity",
+    "ActivitySeries",
     "Alert",
     "Athlete",
     "OutboxMessage",

@@ -79,6 +79,8 @@ class SourceFile(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     athlete_id: Mapped[str] = mapped_column(ForeignKey("athletes.id"))
     original_name: Mapped[str] = mapped_column(String(500))
+    # the FIT file's path inside a .zip export; None for a plain or gzipped file
+    container_member: Mapped[str | None] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # ingested | skipped | duplicate | quarantined
     reason: Mapped[str | None] = mapped_column(Text)
@@ -129,14 +131,32 @@ class Activity(Base):
     step_length_m: Mapped[float | None] = mapped_column(Float)
     ground_contact_ms: Mapped[float | None] = mapped_column(Float)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    decoder: Mapped[str | None] = mapped_column(String(40))  # e.g. "fitparse 1.2.0"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     source_file: Mapped[SourceFile] = relationship(back_populates="activities")
+    series: Mapped[ActivitySeries | None] = relationship(
+        back_populates="activity", cascade="all, delete-orphan", passive_deletes=True)
 
     __table_args__ = (
         UniqueConstraint("source_file_id", "session_index"),
         Index("ix_activities_athlete_start", "athlete_id", "start_utc"),
     )
+
+
+class ActivitySeries(Base):
+    """A run's compact record series (one row per `interval_s` bucket), so form metrics can be
+    recomputed without re-reading the FIT file. `columns` maps a name to a list of values."""
+
+    __tablename__ = "activity_series"
+
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True)
+    interval_s: Mapped[float] = mapped_column(Float)
+    columns: Mapped[dict[str, list[float | None]]] = mapped_column(JSON)
+
+    activity: Mapped[Activity] = relationship(back_populates="series")
 
 
 class Alert(Base):
