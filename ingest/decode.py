@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -17,6 +20,7 @@ Message = tuple[str, dict[str, Any]]
 
 FIT_HEADER_MIN_BYTES = 12
 FIT_CRC_BYTES = 2
+_BYTE_OFFSET = re.compile(r" @ \d+")
 
 
 class FitDecodeError(Exception):
@@ -68,7 +72,8 @@ def check_fit_complete(data: bytes) -> Completeness:
     if stored_crc != fit_crc(body):
         computed_crc = fit_crc(body)
         return Completeness("bad_crc", f"file CRC mismatch (stored 0x{stored_crc:04x}, "
-                                       f"computed 0x{computed_crc:04x})")
+                                       f"computed 0x{computed_crc:04x}): the file was damaged "
+                                       "or never finalised by the device")
     return Completeness("complete", "header size and CRC check out")
 
 
@@ -165,7 +170,13 @@ def _decode_with_fitdecode(data: bytes, messages: list[Message], problems: list[
                     continue
                 values = {f.name: _as_utc(f.value) for f in frame.fields}
                 messages.append((frame.name, values))
-    problems.extend(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+    problems.extend(_folded(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
+
+
+def _folded(messages: Iterable[str]) -> list[str]:
+    """One line per kind of warning: fitdecode repeats one per affected message, at offsets."""
+    counts: Counter[str] = Counter(_BYTE_OFFSET.sub("", message) for message in messages)
+    return [text if n == 1 else f"{text} ({n} times)" for text, n in counts.items()]
 
 
 def _run_decoder(name: DecoderName, data: bytes, names: frozenset[str] | None) -> DecodedFit:
@@ -210,5 +221,7 @@ def decode_fit(data: bytes, primary: DecoderName = "fitparse",
             return first
         raise FitDecodeError(f"{first_error}; {exc}") from exc
     if first is None or len(second.messages) > len(first.messages):
+        primary_problem = str(first_error) if first is None else "; ".join(first.warnings)
+        second.warnings.insert(0, f"{primary_problem}; {second.decoder} read more of it")
         return second
     return first

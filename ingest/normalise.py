@@ -299,20 +299,33 @@ def summarise(messages: list[Message], timezone_name: str = "UTC", *,
     sessions: list[dict[str, Any]] = []
     sport_values: dict[str, Any] = {}
     records: list[tuple[datetime, dict[str, Any]]] = []
+    # a chained file starts each part with a file_id; a part that repeats an earlier part's
+    # identity is the same activity written twice and must not count twice
+    part_keys: list[tuple[Any, ...]] = []
+    repeated_part = False
     for name, values in messages:
         if name == "record":
             timestamp = read_time(values.get("timestamp"))
-            if timestamp is not None:
+            if timestamp is not None and not repeated_part:
                 records.append((timestamp, values))
         elif name == "session":
-            sessions.append(values)
-        elif name == "file_id" and not file_id:
-            file_id = values
+            if not repeated_part:
+                sessions.append(values)
+        elif name == "file_id":
+            key = tuple(values.get(k) for k in ("manufacturer", "serial_number", "time_created",
+                                                "type", "number"))
+            repeated_part = key in part_keys
+            part_keys.append(key)
+            file_id = file_id or values
         elif name in ("sport", "lap") and not sport_values.get("sport") and values.get("sport"):
             sport_values = values
     records.sort(key=lambda item: item[0])
 
     file_warnings = [time_warning] if time_warning else []
+    repeats = len(part_keys) - len(set(part_keys))
+    if repeats:
+        file_warnings.append(f"the file chains {repeats} more cop{'y' if repeats == 1 else 'ies'}"
+                             " of a part it already holds; each was read once")
     no_session_reason = None
     if not sessions and _name(file_id.get("type")) == "activity" and rebuild_missing_session:
         rebuilt, note = _rebuilt_session(records, sport_values)

@@ -15,6 +15,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ log = logging.getLogger("strideguard.ingest")
 
 # parsed files waiting to be stored, per worker: keeps memory flat however many files there are
 IN_FLIGHT_PER_WORKER = 3
+_JobT = TypeVar("_JobT")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class IngestOutcome:
     stored_at: Path | None = None
     member: str | None = None
     record_count: int = 0
+    completes_file: bool = True  # False for a zip member that is not the zip's last
+
 
     @property
     def label(self) -> str:
@@ -397,12 +401,14 @@ def _store_parsed(store: Store, settings: IngestSettings, job: _Job,
     if summary.file_type != "activity":
         status, reason = "skipped", f"not an activity (FIT file type {summary.file_type!r})"
     elif not summary.sessions:
-        damage = summary.no_session_reason or "; ".join(parsed.warnings) or (
-            "the file has no session message")
-        return _quarantine_payload(
-            store, settings, job,
-            f"no session summary could be read ({summary.record_count} records before the "
-            f"damage, sport unknown): {damage}")
+        if parsed.warnings:
+            reason = (f"no session summary could be read ({summary.record_count} timestamped "
+                      f"records before the damage): {'; '.join(parsed.warnings)}")
+            if summary.no_session_reason:
+                reason += f"; {summary.no_session_reason}"
+        else:
+            reason = f"no session summary: {summary.no_session_reason or 'no session message'}"
+        return _quarantine_payload(store, settings, job, reason)
     first_start = summary.sessions[0].start_utc if summary.sessions else summary.time_created
     destination = _container_destination(settings, job, first_start)
     size_bytes = len(job.payload.data) if member else item.path.stat().st_size
@@ -461,6 +467,7 @@ def _finish(store: Store, settings: IngestSettings, job: _Job) -> IngestOutcome 
     else:
         outcome = _store_parsed(store, settings, job, job.parsed.result())
     if not job.last:
+        outcome.completes_file = False
         return outcome
     item = container.item
     if outcome.status == "quarantined" and not container.is_zip:
@@ -471,6 +478,28 @@ def _finish(store: Store, settings: IngestSettings, job: _Job) -> IngestOutcome 
         log.warning("%s was archived as %s (the planned name was taken)", item.path, moved_to)
     outcome.stored_at = moved_to
     return outcome
+
+
+def _in_order(jobs: Iterable[_JobT], finish: Callable[[_JobT], None], limit: int) -> None:
+    """Feed jobs (whose parsing has started) and finish them oldest first, keeping at most
+    `limit` waiting: storing follows the input order while the workers run ahead."""
+    in_flight: deque[_JobT] = deque()
+    for job in jobs:
+        in_flight.append(job)
+        while len(in_flight) > limit:
+            finish(in_flight.popleft())
+    while in_flight:
+        finish(in_flight.popleft())
+
+
+def _reporter(outcomes: list[IngestOutcome], on_outcome: Callable[[IngestOutcome], None] | None
+              ) -> Callable[[IngestOutcome | None], None]:
+    def report(outcome: IngestOutcome | None) -> None:
+        if outcome is not None:
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+    return report
 
 
 def ingest_inbox(store: Store, settings: IngestSettings,
@@ -485,21 +514,29 @@ def ingest_inbox(store: Store, settings: IngestSettings,
     finished and stored, nothing else is started.
     """
     outcomes: list[IngestOutcome] = []
-
-    def report(outcome: IngestOutcome | None) -> None:
-        if outcome is not None:
-            outcomes.append(outcome)
-            if on_outcome:
-                on_outcome(outcome)
-
+    report = _reporter(outcomes, on_outcome)
     if items is None:
         items = scan_inbox(settings.inbox, exclude=(settings.archive, settings.quarantine))
     parser = _Parser(settings, worker_count(settings.workers))
-    in_flight: deque[_Job] = deque()
     batch_hashes: set[str] = set()
 
-    def finish_oldest() -> None:
-        job = in_flight.popleft()
+    def jobs() -> Iterator[_Job]:
+        for item in items:
+            if not should_continue():
+                return
+            try:
+                for job in _jobs_for(store, settings, item, parser, time.time(), batch_hashes):
+                    if isinstance(job, IngestOutcome):
+                        report(job)
+                    else:
+                        yield job
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.error("could not read %s: %s", item.path, exc)
+                report(IngestOutcome(item.path, item.athlete_id, "error", f"{exc}"))
+
+    def finish(job: _Job) -> None:
         try:
             report(_finish(store, settings, job))
         except FileNotFoundError:
@@ -508,27 +545,112 @@ def ingest_inbox(store: Store, settings: IngestSettings,
             item = job.container.item
             log.error("could not ingest %s: %s", item.path, exc)
             report(IngestOutcome(item.path, item.athlete_id, "error", f"{exc}",
-                                 member=job.payload.member))
+                                 member=job.payload.member, completes_file=job.last))
 
     try:
-        for item in items:
-            if not should_continue():
-                break
+        _in_order(jobs(), finish, parser.in_flight_limit)
+    finally:
+        parser.close()
+    return outcomes
+
+
+# --- reprocess: read archived originals again -----------------------------------------------
+
+
+@dataclass
+class _Reread:
+    """An archived source file being read again."""
+
+    source_id: int
+    path: Path
+    athlete_id: str
+    member: str | None
+    parsed: Future[ParsedFit] | None
+    problem: str | None = None
+
+
+def _archived_payload(path: Path, member: str | None, sha256: str) -> bytes:
+    """The bytes of an archived FIT payload, checked against the hash recorded at ingest."""
+    for payload in payloads(path):
+        if payload.member == member:
+            if _sha256(payload.data) != sha256:
+                raise ContainerError("the archived file changed since it was ingested "
+                                     "(its SHA-256 differs)")
+            return payload.data
+    raise ContainerError(f"{member or path.name} is not in the archived file any more")
+
+
+def _store_reread(store: Store, job: _Reread, parsed: ParsedFit) -> IngestOutcome:
+    """Update a source file and its activities in place from a fresh parse."""
+    outcome = IngestOutcome(job.path, job.athlete_id, "reprocessed", member=job.member)
+    if parsed.problem is not None or parsed.summary is None:
+        outcome.status, outcome.reason = "error", f"kept the stored data: {parsed.problem}"
+        return outcome
+    summary = parsed.summary
+    with store.session() as session:
+        source = session.get(SourceFile, job.source_id)
+        assert source is not None
+        source.decoder, source.warnings = parsed.decoder, parsed.warnings
+        source.fit_file_type, source.fit_manufacturer = summary.file_type, summary.manufacturer
+        source.fit_serial_number, source.fit_time_created = (summary.serial_number,
+                                                             summary.time_created)
+        if summary.file_type == "activity" and summary.sessions:
+            duplicate_of = (_natural_key_duplicate(session, summary)
+                            if source.status != "ingested" else None)
+            if duplicate_of is not None and duplicate_of.id != source.id:
+                outcome.status = "duplicate"
+                outcome.reason = f"now read as the same activity as source #{duplicate_of.id}"
+            else:
+                source.status, source.reason = "ingested", None
+                outcome.activity_ids = store_activities(session, source, parsed)
+        elif source.status == "ingested":
+            outcome.reason = "the new reading finds no session; the stored activities were kept"
+    outcome.warnings, outcome.record_count = parsed.warnings, summary.record_count
+    return outcome
+
+
+def reprocess_archive(store: Store, settings: IngestSettings, athlete_id: str | None = None,
+                      on_outcome: Callable[[IngestOutcome], None] | None = None
+                      ) -> list[IngestOutcome]:
+    """Re-read the archived originals of ingested and skipped files (after a parser or
+    algorithm upgrade) and update their activities in place: same ids, no duplicates.
+
+    Nothing is evaluated here, so old data raises no alert; alerts follow from the next
+    evaluation as of today, like any other.
+    """
+    outcomes: list[IngestOutcome] = []
+    report = _reporter(outcomes, on_outcome)
+    query = select(SourceFile.id, SourceFile.stored_path, SourceFile.athlete_id,
+                   SourceFile.container_member, SourceFile.sha256).where(
+        SourceFile.status.in_(("ingested", "skipped"))).order_by(SourceFile.id)
+    if athlete_id is not None:
+        query = query.where(SourceFile.athlete_id == athlete_id)
+    with store.session() as session:
+        rows = session.execute(query).all()
+    parser = _Parser(settings, worker_count(settings.workers))
+
+    def jobs() -> Iterator[_Reread]:
+        for source_id, stored_path, owner, member, sha256 in rows:
+            path = Path(stored_path or "")
+            job = _Reread(source_id, path, owner, member, None)
             try:
-                for job in _jobs_for(store, settings, item, parser, time.time(), batch_hashes):
-                    if isinstance(job, IngestOutcome):
-                        report(job)
-                        continue
-                    in_flight.append(job)
-                    while len(in_flight) > parser.in_flight_limit:
-                        finish_oldest()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                log.error("could not read %s: %s", item.path, exc)
-                report(IngestOutcome(item.path, item.athlete_id, "error", f"{exc}"))
-        while in_flight:
-            finish_oldest()
+                data = _archived_payload(path, member, sha256)
+            except (OSError, ContainerError) as exc:
+                job.problem = f"cannot read the archived original {path}: {exc}"
+            else:
+                job.parsed = parser.submit(data, owner)
+            yield job
+
+    def finish(job: _Reread) -> None:
+        if job.parsed is None:
+            log.error("%s", job.problem)
+            report(IngestOutcome(job.path, job.athlete_id, "error", job.problem or "",
+                                 member=job.member))
+            return
+        report(_store_reread(store, job, job.parsed.result()))
+
+    try:
+        _in_order(jobs(), finish, parser.in_flight_limit)
     finally:
         parser.close()
     return outcomes
