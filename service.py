@@ -10,21 +10,33 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
-from sqlalchemy import select
+from rich.text import Text
+from sqlalchemy import func, select
 
 from config.loader import (
     ConfigError,
@@ -34,7 +46,8 @@ from config.loader import (
 )
 from config.schema import ServiceConfig
 from ingest.inbox import InboxFile, athlete_for, is_fit_name
-from ingest.pipeline import IngestOutcome, IngestSettings, ingest_inbox
+from ingest.pipeline import IngestOutcome, IngestSettings, ingest_inbox, reprocess_archive
+from ingest.watch import InboxWatcher, WatchError
 from metrics import CATALOGUE, athlete_metrics
 from notify.dispatch import dispatch_due
 from notify.outbox import enqueue_alert
@@ -47,6 +60,7 @@ CONFIG_ENV = "STRIDEGUARD_CONFIG"
 DEFAULT_CONFIG_NAME = "strideguard.yaml"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "config" / "strideguard.example.yaml"
 EXIT_CONFIG = 2
+SCAN_DEBOUNCE_S = 1.0  # a file event brings the inbox scan forward to this far ahead
 
 
 @dataclass
@@ -63,6 +77,8 @@ class App:
             inbox=self.config.inbox, archive=self.config.archive,
             quarantine=self.config.quarantine, decoder=self.config.ingest.decoder,
             stability_s=self.config.ingest.stability.total_seconds(),
+            workers=self.config.ingest.workers, default_timezone=self.config.timezone,
+            athlete_timezones={a.id: a.timezone for a in self.config.athletes if a.timezone},
         )
 
     def evaluate(self, *, as_of: date | None = None, dry_run: bool = False,
@@ -173,29 +189,157 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_service(app)
 
 
+class ScanTrigger:
+    """When the inbox scan job runs next; thread-safe (file events arrive on their own thread).
+
+    The job keeps its interval (the full rescan that is the guarantee). `poke()` moves its next
+    run to the debounce from now, never later than it already is; a poke while a scan runs
+    marks the inbox dirty, and the running job scans again as soon as it ends (`run`), so a
+    file never waits for the interval. After `close()` nothing touches the scheduler any more:
+    the job must never wait for the scheduler's lock while a shutdown holds it and waits for
+    the job.
+    """
+
+    def __init__(self, scheduler: BackgroundScheduler, job_id: str, debounce_s: float,
+                 stopping: threading.Event) -> None:
+        self._scheduler = scheduler
+        self._job_id = job_id
+        self._debounce_s = debounce_s
+        self._stopping = stopping
+        self._lock = threading.Lock()
+        self._running = False
+        self._dirty = False
+        self._closed = False
+        self._due: datetime | None = None  # a poked run not yet started
+        self._last_poke = 0.0  # time.monotonic() of the last poke
+
+    def poke(self) -> None:
+        """Something may have arrived (a file event): scan within the debounce."""
+        with self._lock:
+            self._last_poke = time.monotonic()
+            if self._running:
+                self._dirty = True
+                return
+            self._bring_forward(self._debounce_s)
+
+    def _bring_forward(self, delay_s: float) -> None:
+        """Move the next scan to `delay_s` from now unless it comes sooner; holds self._lock."""
+        if self._closed:
+            return
+        now = datetime.now(UTC)
+        due = now + timedelta(seconds=delay_s)
+        if self._due is not None and now <= self._due <= due:
+            return  # a poked scan is already coming soon enough (the cheap path of a burst)
+        job = self._scheduler.get_job(self._job_id)
+        if job is None or job.next_run_time is None:
+            return
+        if job.next_run_time > due:
+            # under self._lock, so close() (before the shutdown) cannot overtake this call
+            self._scheduler.modify_job(self._job_id, next_run_time=due)
+            self._due = due
+
+    def skipped(self, event: JobSubmissionEvent) -> None:
+        """Scheduler listener: a scan run was skipped because the previous one still ran."""
+        if event.job_id == self._job_id:
+            log.debug("a scan is still running; the next one starts when it ends")
+            self.poke()
+
+    def run(self, scan: Callable[[], float | None]) -> None:
+        """The job body: scan, and again while events came in during the scan.
+
+        `scan` returns in how many seconds to look again (files still being copied), or None.
+        """
+        with self._lock:
+            self._running, self._dirty, self._due = True, False, None
+        again_in: float | None = None
+        try:
+            while True:
+                again_in = scan()
+                with self._lock:
+                    if not self._dirty or self._closed or self._stopping.is_set():
+                        break
+                    self._dirty = False
+                    quiet_s = self._last_poke + self._debounce_s - time.monotonic()
+                # let a burst of events settle, but no longer than the debounce
+                if quiet_s > 0 and self._stopping.wait(quiet_s):
+                    break
+        finally:
+            with self._lock:
+                self._running = False
+                if again_in is not None and not self._stopping.is_set():
+                    self._bring_forward(again_in)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+
+def _not_a_scan_skip(record: logging.LogRecord) -> bool:
+    """APScheduler warns each time the interval comes round during a long scan; ScanTrigger
+    handles that (a scan follows right after), so it is no news for an operator."""
+    message = record.getMessage()
+    return not ("scan_job" in message and "maximum number of running instances" in message)
+
+
 def run_service(app: App) -> int:
-    """The long-running service until SIGTERM/SIGINT; the current file is finished first."""
+    """The long-running service until SIGTERM/SIGINT; the current file is finished first.
+
+    The inbox is scanned at start and every scan_interval; native file events (ingest.watch)
+    only bring the next scan forward.
+    """
     stopping = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        # only flag it: the main thread does the shutdown, outside the signal handler
+        if not stopping.is_set():
+            log.info("received %s, finishing the current work", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     evaluation_lock = threading.Lock()
-    scheduler = BlockingScheduler(
+    scheduler = BackgroundScheduler(
         timezone=app.config.timezone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
+    schedule = app.config.schedule
+    settings = app.ingest_settings()
+    trigger = ScanTrigger(scheduler, "scan", SCAN_DEBOUNCE_S, stopping)
+    first_scan = threading.Event()
 
-    def scan_job() -> None:
-        outcomes = ingest_inbox(app.store, app.ingest_settings(),
-                                should_continue=lambda: not stopping.is_set())
+    def scan_once() -> float | None:
+        outcomes = ingest_inbox(app.store, settings, should_continue=lambda: not stopping.is_set())
+        if not first_scan.is_set():
+            first_scan.set()
+            log.info("initial scan of %s done: %s", settings.inbox,
+                     dict(Counter(o.status for o in outcomes)) or "inbox empty")
         if any(o.status == "ingested" for o in outcomes):
             with evaluation_lock:
                 app.evaluate()
             app.dispatch()
+        if any(o.status == "waiting" for o in outcomes):
+            # a file still being copied: look again once it may be stable, not a whole interval
+            return max(settings.stability_s, SCAN_DEBOUNCE_S)
+        return None
+
+    def scan_job() -> None:
+        trigger.run(scan_once)
 
     def evaluate_job() -> None:
         with evaluation_lock:
             app.evaluate()
 
+    watcher = InboxWatcher(app.config.inbox, trigger.poke, app.config.ingest.watch,
+                           exclude=(app.config.archive, app.config.quarantine),
+                           poll_interval_s=schedule.scan_interval.total_seconds())
+    try:
+        events_on = watcher.start()  # before the first scan, so nothing slips in between
+    except WatchError as exc:
+        log.error("%s", exc)
+        app.store.dispose()
+        return EXIT_CONFIG
+
     now = datetime.now(UTC)
-    schedule = app.config.schedule
     scheduler.add_job(scan_job, IntervalTrigger(seconds=schedule.scan_interval.total_seconds()),
                       id="scan", next_run_time=now)
     scheduler.add_job(evaluate_job, CronTrigger(hour=schedule.evaluate_at.hour,
@@ -204,51 +348,122 @@ def run_service(app: App) -> int:
     scheduler.add_job(app.dispatch,
                       IntervalTrigger(seconds=schedule.dispatch_interval.total_seconds()),
                       id="dispatch", next_run_time=now)
-
-    def stop(signum: int, _frame: Any) -> None:
-        log.info("received %s, finishing the current work", signal.Signals(signum).name)
-        stopping.set()
+    scheduler.add_listener(trigger.skipped, EVENT_JOB_MAX_INSTANCES)
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    scheduler_log.addFilter(_not_a_scan_skip)
+    log.info("scanning %s every %gs%s; evaluating daily at %s %s", app.config.inbox,
+             schedule.scan_interval.total_seconds(), " and on file events" if events_on else "",
+             schedule.evaluate_at.strftime("%H:%M"), app.config.timezone)
+    scheduler.start()
+    try:
+        while not stopping.is_set():
+            time.sleep(0.2)  # a signal interrupts the sleep; its handler sets `stopping`
+    finally:
+        watcher.stop()
+        trigger.close()
         # waits for running jobs; the scan job stops after its current file
         scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("watching %s every %ss; evaluating daily at %s %s", app.config.inbox,
-             schedule.scan_interval.total_seconds(), schedule.evaluate_at.strftime("%H:%M"),
-             app.config.timezone)
-    scheduler.start()
-    app.store.dispose()
+        scheduler_log.removeFilter(_not_a_scan_skip)
+        app.store.dispose()
     log.info("stopped")
     return 0
+
+
+PROBLEM_ROWS_SHOWN = 50
+
+
+class _FilesPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f} files/s")
+
+
+class _IngestProgress:
+    """A progress bar over inbox files with running counts, then a summary of the outcomes."""
+
+    def __init__(self, title: str, total: int) -> None:
+        self.counts: Counter[str] = Counter()
+        self.activities = 0
+        self.progress = Progress(
+            TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            _FilesPerSecond(),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False)
+        self.task = self.progress.add_task(title, total=total, counts="")
+
+    def __enter__(self) -> _IngestProgress:
+        if not log.isEnabledFor(logging.DEBUG):  # the bar and the summary say it per file
+            logging.getLogger("strideguard.ingest").setLevel(logging.WARNING)
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def on_outcome(self, outcome: IngestOutcome) -> None:
+        self.counts[outcome.status] += 1
+        self.activities += len(outcome.activity_ids)
+        errors = self.counts["quarantined"] + self.counts["error"]
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())
+                          if k not in ("quarantined", "error"))
+        self.progress.update(
+            self.task, advance=1 if outcome.completes_file else 0,
+            counts=f"{shown} | activities {self.activities} | errors {errors}")
+
+
+def print_ingest_summary(outcomes: Sequence[IngestOutcome], title: str) -> None:
+    """Counts per outcome, then every file that was not simply stored, with its reason."""
+    console = Console()
+    totals = Table(title=title)
+    for column in ("outcome", "FIT files", "activities", "records"):
+        totals.add_column(column, justify="right" if column != "outcome" else "left")
+    for status in sorted({o.status for o in outcomes}):
+        rows = [o for o in outcomes if o.status == status]
+        totals.add_row(status, str(len(rows)), str(sum(len(o.activity_ids) for o in rows)),
+                       str(sum(o.record_count for o in rows)))
+    console.print(totals)
+    notable = [o for o in outcomes if o.status not in ("ingested", "reprocessed") or o.warnings]
+    if not notable:
+        return
+    details = Table(title="files worth a look")
+    for column in ("file", "athlete", "outcome", "reason or warning"):
+        details.add_column(column)
+    for outcome in notable[:PROBLEM_ROWS_SHOWN]:
+        details.add_row(outcome.label, outcome.athlete_id, outcome.status,
+                        outcome.reason or "; ".join(outcome.warnings))
+    console.print(details)
+    if len(notable) > PROBLEM_ROWS_SHOWN:
+        console.print(f"... and {len(notable) - PROBLEM_ROWS_SHOWN} more "
+                      "(see `strideguard activities` and the .reason.txt files)")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     app = open_app(args.config)
     items = list(_items_from_paths([Path(p) for p in args.paths], app.config.inbox, args.athlete))
-    counts: Counter[str] = Counter()
-    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[counts]}"), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=False) as progress:
-        task = progress.add_task("ingest", total=len(items), counts="")
-
-        def on_outcome(outcome: IngestOutcome) -> None:
-            counts[outcome.status] += 1
-            progress.update(task, advance=1,
-                            counts=" ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-
-        outcomes = ingest_inbox(app.store, app.ingest_settings(), on_outcome=on_outcome,
-                                items=items)
-    table = Table(title="ingest summary")
-    for column in ("file", "athlete", "outcome", "detail"):
-        table.add_column(column)
-    for outcome in outcomes:
-        table.add_row(outcome.path.name, outcome.athlete_id, outcome.status,
-                      outcome.reason or ", ".join(outcome.warnings))
-    Console().print(table)
+    with _IngestProgress("ingest", len(items)) as progress:
+        outcomes = ingest_inbox(app.store, app.ingest_settings(),
+                                on_outcome=progress.on_outcome, items=items)
+    print_ingest_summary(outcomes, f"ingested {len(items)} files")
     if any(o.status == "ingested" for o in outcomes):
         app.evaluate()
         app.dispatch()
     return 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    with app.store.session() as session:
+        query = select(func.count()).select_from(SourceFile).where(
+            SourceFile.status.in_(("ingested", "skipped")))
+        if args.athlete:
+            query = query.where(SourceFile.athlete_id == args.athlete)
+        total = session.scalar(query) or 0
+    with _IngestProgress("reprocess", total) as progress:
+        outcomes = reprocess_archive(app.store, app.ingest_settings(), args.athlete,
+                                     on_outcome=progress.on_outcome)
+    print_ingest_summary(outcomes, f"re-read {total} archived files")
+    return 1 if any(o.status == "error" for o in outcomes) else 0
 
 
 def _items_from_paths(paths: Sequence[Path], inbox: Path,
@@ -291,7 +506,8 @@ def cmd_activities(args: argparse.Namespace) -> int:
                 "distance_m": activity.distance_m, "timer_s": activity.timer_s,
                 "steady_cadence_spm": activity.steady_cadence_spm,
                 "avg_cadence_spm": activity.avg_cadence_spm,
-                "source_file": source.original_name, "warnings": activity.warnings,
+                "source_file": source.original_name, "source_member": source.container_member,
+                "decoder": activity.decoder, "warnings": activity.warnings,
             })
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -486,6 +702,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--athlete", help="athlete id for files outside the inbox")
     ingest.set_defaults(handler=cmd_ingest)
 
+    reprocess = commands.add_parser(
+        "reprocess", help="re-read archived originals and update activities in place")
+    reprocess.add_argument("--athlete")
+    reprocess.set_defaults(handler=cmd_reprocess)
+
     activities = commands.add_parser("activities", help="list stored activities")
     activities.add_argument("--athlete")
     activities.add_argument("--json", action="store_true")
@@ -520,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    chatty = args.command in ("run", "ingest", "demo")
+    chatty = args.command in ("run", "ingest", "reprocess", "demo")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO if chatty else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
