@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -440,15 +440,24 @@ def print_ingest_summary(outcomes: Sequence[IngestOutcome], title: str) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     app = open_app(args.config)
-    items = list(_items_from_paths([Path(p) for p in args.paths], app.config.inbox, args.athlete))
+    paths = [Path(p) for p in args.paths]
+    missing = [p for p in paths if not p.exists()]
+    for path in missing:
+        print(f"strideguard ingest: {path}: no such file or folder", file=sys.stderr)
+    items = _items_from_paths(paths, app.config.inbox, args.athlete)
+    if not items:
+        print("no .fit, .fit.gz or .zip files found in " + ", ".join(args.paths))
+        return 1 if missing else 0
+    # files named on the command line are taken now: no waiting for them to settle
+    settings = replace(app.ingest_settings(), stability_s=0.0)
     with _IngestProgress("ingest", len(items)) as progress:
-        outcomes = ingest_inbox(app.store, app.ingest_settings(),
-                                on_outcome=progress.on_outcome, items=items)
+        outcomes = ingest_inbox(app.store, settings, on_outcome=progress.on_outcome,
+                                items=items)
     print_ingest_summary(outcomes, f"ingested {len(items)} files")
     if any(o.status == "ingested" for o in outcomes):
         app.evaluate()
         app.dispatch()
-    return 0
+    return 1 if missing else 0
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
@@ -474,8 +483,6 @@ def _items_from_paths(paths: Sequence[Path], inbox: Path,
             files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_fit_name(p)))
         elif path.is_file():
             files.append(path)
-        else:
-            log.warning("%s: no such file or folder", path)
     items = []
     for file in files:
         resolved = file.resolve()
@@ -528,7 +535,10 @@ def cmd_activities(args: argparse.Namespace) -> int:
 
 
 def _parse_day(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError as exc:
+        raise ValueError(f"--as-of: expected a date YYYY-MM-DD, got {text!r} ({exc})") from exc
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -436,7 +436,9 @@ def _store_parsed(store: Store, settings: IngestSettings, job: _Job,
         session.flush()
         if status == "ingested":
             activity_ids = store_activities(session, source, parsed)
-    log.info("%s %s%s %s", status, item.path, f":{member}" if member else "", reason)
+    log.info("%s %s%s%s%s", status, item.path, f":{member}" if member else "",
+             f": {reason}" if reason else "",
+             f" (warnings: {'; '.join(parsed.warnings)})" if parsed.warnings else "")
     return IngestOutcome(item.path, item.athlete_id, status, reason, activity_ids,
                          parsed.warnings, destination, member, summary.record_count)
 

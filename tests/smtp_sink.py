@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd's server thread logs each connection; after a test, pytest has closed the stream
+# those lines would go to ("Logging error ... I/O operation on closed file")
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass
