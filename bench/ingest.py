@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small smoke run (~30 s here)")
     parser.add_argument("--history-weeks", type=int, default=156, help="default: %(default)s")
     parser.add_argument("--squad-athletes", type=int, default=50, help="default: %(default)s")
-    parser.add_argument("--squad-weeks", type=int, default=26, help="default: %(default)s")
+    parser.add_argument("--squad-weeks", type=int, default=52, help="default: %(default)s")
     parser.add_argument("--squad-interval-s", type=float, default=30.0,
                         help="seconds between the squad's records (default: %(default)s)")
     parser.add_argument("--strength-per-week", type=int, default=1, help="default: %(default)s")

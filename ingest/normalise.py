@@ -228,19 +228,40 @@ def _fill_form(summary: SessionSummary, records: list[_Record], session: dict[st
         session.get("avg_stance_time"))
 
 
-def _bucket_value(column: str, bucket: list[_Record]) -> float | None:
-    """One series value per bucket: the last cumulative distance, medians of the rest."""
-    if column == "distance_m":
-        distances = [r.distance_m for r in bucket if r.distance_m is not None]
-        return round(distances[-1], 1) if distances else None
-    if column == "step_length_m":
-        value = _median(r.step_length_mm for r in bucket)
-        return round(value / 1000.0, 3) if value else None
-    if column == "speed_mps":
-        speeds = [r.speed_mps for r in bucket if r.speed_mps is not None]
-        return round(fmean(speeds), 3) if speeds else None
-    value = _median(getattr(r, column) for r in bucket)
+def _median_of_present(values: list[float | None]) -> float | None:
+    present = [v for v in values if v]
+    if len(present) == 1:  # the common bucket at 1 s records is small, at sparse ones single
+        return present[0]
+    return median(present) if present else None
+
+
+def _last_distance(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(present[-1], 1) if present else None
+
+
+def _mean_speed(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(fmean(present), 3) if present else None
+
+
+def _step_length(values: list[float | None]) -> float | None:
+    value_mm = _median_of_present(values)
+    return round(value_mm / 1000.0, 3) if value_mm else None
+
+
+def _median_2dp(values: list[float | None]) -> float | None:
+    value = _median_of_present(values)
     return round(value, 2) if value else None
+
+
+# series column -> (_Record attribute, one value per bucket): the last cumulative distance,
+# the mean speed (distance over time), medians of the rest (robust to a sensor's spikes)
+_SERIES_AGGREGATES: dict[str, tuple[str, Callable[[list[float | None]], float | None]]] = {
+    "distance_m": ("distance_m", _last_distance),
+    "speed_mps": ("speed_mps", _mean_speed),
+    "step_length_m": ("step_length_mm", _step_length),
+}
 
 
 def compact_series(records: list[_Record],
@@ -253,9 +274,11 @@ def compact_series(records: list[_Record],
     for record in records:
         buckets.setdefault(int(record.elapsed_s // interval_s), []).append(record)
     keys = sorted(buckets)
+    ordered = [buckets[k] for k in keys]
     series: dict[str, list[float | None]] = {"elapsed_s": [k * interval_s for k in keys]}
     for column in SERIES_COLUMNS:
-        values = [_bucket_value(column, buckets[k]) for k in keys]
+        attribute, aggregate = _SERIES_AGGREGATES.get(column, (column, _median_2dp))
+        values = [aggregate([getattr(r, attribute) for r in bucket]) for bucket in ordered]
         if any(v is not None for v in values):
             series[column] = values
     return series

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ingest.decode import DecoderName, FitDecodeError, check_fit_complete, decode_fit
+from ingest.decode import (
+    Completeness,
+    DecoderName,
+    FitDecodeError,
+    chained_file_problems,
+    check_fit_complete,
+    decode_fit,
+)
 from ingest.normalise import NEEDED_MESSAGES, FileSummary, summarise
 
 
@@ -22,9 +29,8 @@ class ParsedFit:
     problem: str | None = None
 
 
-def unreadable_reason(data: bytes) -> str | None:
+def unreadable_reason(completeness: Completeness) -> str | None:
     """Files no decoder should even try: empty, not FIT, a header without data."""
-    completeness = check_fit_complete(data)
     if completeness.state == "not_fit":
         return completeness.detail
     if completeness.state == "incomplete" and "no data" in completeness.detail:
@@ -35,16 +41,17 @@ def unreadable_reason(data: bytes) -> str | None:
 def parse_fit(data: bytes, decoder: DecoderName = "fitparse",
               timezone_name: str = "UTC") -> ParsedFit:
     """Check, decode (primary decoder, then the fallback) and summarise one FIT payload."""
-    bad_input = unreadable_reason(data)
+    completeness = check_fit_complete(data)  # once: the CRC walks every byte in Python
+    bad_input = unreadable_reason(completeness)
     if bad_input:
         return ParsedFit(None, problem=bad_input)
     try:
         decoded = decode_fit(data, decoder, NEEDED_MESSAGES)
     except FitDecodeError as exc:
         return ParsedFit(None, problem=f"not readable as FIT: {exc}")
-    completeness = check_fit_complete(data)
     if completeness.state != "complete":
         decoded.warnings.insert(0, completeness.detail)
+    decoded.warnings.extend(chained_file_problems(data))
     summary = summarise(decoded.messages, timezone_name,
                         rebuild_missing_session=completeness.state != "incomplete")
     return ParsedFit(summary, decoded.decoder, decoded.warnings + summary.warnings)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from ingest.containers import ContainerError, Payload, is_container_name, payloads
@@ -92,6 +92,19 @@ def _ensure_athlete(session: Session, athlete_id: str) -> None:
     if session.get(Athlete, athlete_id) is None:
         session.add(Athlete(id=athlete_id))
         session.flush()
+
+
+def _register_athletes(store: Store, athlete_ids: set[str]) -> Callable[[str], None]:
+    """Commit each athlete's row the first time a batch meets them, not in every file's
+    transaction (athletes are never deleted, so once committed it stays true)."""
+
+    def register(athlete_id: str) -> None:
+        if athlete_id not in athlete_ids:
+            with store.session() as session:
+                _ensure_athlete(session, athlete_id)
+            athlete_ids.add(athlete_id)
+
+    return register
 
 
 # --- parsing, inline or in a process pool -------------------------------------------------------
@@ -231,18 +244,37 @@ def _jobs_for(store: Store, settings: IngestSettings, item: InboxFile, parser: _
 # --- storing --------------------------------------------------------------------------------------
 
 
-def _natural_key_duplicate(session: Session, summary: FileSummary) -> SourceFile | None:
-    """The same activity exported again: same (manufacturer, serial, time_created)."""
+def _same_activity(summary: FileSummary) -> ColumnElement[bool] | None:
+    """The same activity exported again: same (manufacturer, serial, time_created), ingested."""
     if summary.serial_number is None or summary.time_created is None:
         return None
-    return session.scalars(
-        select(SourceFile).where(
-            SourceFile.fit_manufacturer == summary.manufacturer,
-            SourceFile.fit_serial_number == summary.serial_number,
-            SourceFile.fit_time_created == summary.time_created,
-            SourceFile.status == "ingested",
-        )
-    ).first()
+    return and_(
+        SourceFile.fit_manufacturer == summary.manufacturer,
+        SourceFile.fit_serial_number == summary.serial_number,
+        SourceFile.fit_time_created == summary.time_created,
+        SourceFile.status == "ingested",
+    )
+
+
+def _natural_key_duplicate(session: Session, summary: FileSummary) -> SourceFile | None:
+    same_activity = _same_activity(summary)
+    if same_activity is None:
+        return None
+    return session.scalars(select(SourceFile).where(same_activity)).first()
+
+
+def _source_and_duplicate(session: Session, sha256: str, summary: FileSummary | None
+                          ) -> tuple[SourceFile | None, SourceFile | None]:
+    """In one query: the row of these very bytes (a retry after quarantine or a crash), and an
+    ingested row of the same activity from another file, when `summary` is given."""
+    same_bytes = SourceFile.sha256 == sha256
+    same_activity = _same_activity(summary) if summary is not None else None
+    condition = same_bytes if same_activity is None else or_(same_bytes, same_activity)
+    rows = session.scalars(select(SourceFile).where(condition).order_by(SourceFile.id)).all()
+    source = next((row for row in rows if row.sha256 == sha256), None)
+    duplicate_of = next((row for row in rows if row.sha256 != sha256 and row.status == "ingested"),
+                        None)
+    return source, duplicate_of
 
 
 def _archive_folder(settings: IngestSettings, athlete_id: str, start: datetime | None) -> Path:
@@ -271,7 +303,7 @@ def store_activities(session: Session, source: SourceFile, parsed: ParsedFit) ->
     """
     assert parsed.summary is not None
     existing = {a.session_index: a for a in source.activities}
-    activity_ids: list[int] = []
+    activities: list[Activity] = []
     for s in parsed.summary.sessions:
         activity = existing.pop(s.index, None)
         if activity is None:
@@ -290,11 +322,11 @@ def store_activities(session: Session, source: SourceFile, parsed: ParsedFit) ->
                 activity.series.interval_s, activity.series.columns = SERIES_INTERVAL_S, s.series
         elif activity.series is not None:
             activity.series = None
-        session.flush()
-        activity_ids.append(activity.id)
+        activities.append(activity)
     for gone in existing.values():  # a session a better parser no longer sees
         session.delete(gone)
-    return activity_ids
+    session.flush()  # one flush for the file: the source row, then its activities, get their ids
+    return [activity.id for activity in activities]
 
 
 def _quarantine_destination(settings: IngestSettings, job: _Job) -> Path:
@@ -335,8 +367,7 @@ def _quarantine_payload(store: Store, settings: IngestSettings, job: _Job,
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(job.payload.data)
     with store.session() as session:
-        _ensure_athlete(session, item.athlete_id)
-        source = session.scalars(select(SourceFile).where(SourceFile.sha256 == job.sha256)).first()
+        source, _ = _source_and_duplicate(session, job.sha256, None)
         if source is None:
             source = SourceFile(sha256=job.sha256, athlete_id=item.athlete_id,
                                 original_name=item.name, size_bytes=size_bytes,
@@ -415,9 +446,8 @@ def _store_parsed(store: Store, settings: IngestSettings, job: _Job,
 
     activity_ids: list[int] = []
     with store.session() as session:
-        _ensure_athlete(session, item.athlete_id)
-        duplicate_of = _natural_key_duplicate(session, summary) if status == "ingested" else None
-        source = session.scalars(select(SourceFile).where(SourceFile.sha256 == job.sha256)).first()
+        source, duplicate_of = _source_and_duplicate(
+            session, job.sha256, summary if status == "ingested" else None)
         if source is None:
             source = SourceFile(sha256=job.sha256, athlete_id=item.athlete_id,
                                 original_name=item.name, size_bytes=size_bytes, status=status)
@@ -433,7 +463,6 @@ def _store_parsed(store: Store, settings: IngestSettings, job: _Job,
         source.fit_serial_number, source.fit_time_created = (summary.serial_number,
                                                              summary.time_created)
         source.decoder, source.stored_path = parsed.decoder, str(destination)
-        session.flush()
         if status == "ingested":
             activity_ids = store_activities(session, source, parsed)
     log.info("%s %s%s%s%s", status, item.path, f":{member}" if member else "",
@@ -521,6 +550,7 @@ def ingest_inbox(store: Store, settings: IngestSettings,
         items = scan_inbox(settings.inbox, exclude=(settings.archive, settings.quarantine))
     parser = _Parser(settings, worker_count(settings.workers))
     batch_hashes: set[str] = set()
+    register_athlete = _register_athletes(store, set())
 
     def jobs() -> Iterator[_Job]:
         for item in items:
@@ -531,6 +561,7 @@ def ingest_inbox(store: Store, settings: IngestSettings,
                     if isinstance(job, IngestOutcome):
                         report(job)
                     else:
+                        register_athlete(item.athlete_id)  # before any of its files is stored
                         yield job
             except FileNotFoundError:
                 continue

@@ -12,7 +12,9 @@ import fitparse
 import pytest
 from conftest import FIT_SAMPLES
 
-from ingest.decode import decode_fit
+from ingest.decode import chained_file_problems, check_fit_complete, decode_fit
+from ingest.fit_encode import encode_file_id_only, encode_run
+from ingest.parse import parse_fit
 
 
 def _plain_fitparse(data: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -56,3 +58,34 @@ def test_there_are_samples_to_compare() -> None:
     if not FIT_SAMPLES.is_dir():
         pytest.skip(f"real FIT samples not found at {FIT_SAMPLES}")
     assert len(_sample_files()) > 40
+
+
+def _chain() -> tuple[bytes, bytes]:
+    """A run followed by a settings file, as some watches write them."""
+    run = encode_run(datetime(2026, 3, 2, 7, tzinfo=UTC), 8000, 2700)
+    return run, encode_file_id_only("settings")
+
+
+def test_a_whole_chain_has_no_problems() -> None:
+    run, settings = _chain()
+    assert chained_file_problems(run) == []
+    assert chained_file_problems(run + settings) == []
+
+
+def test_damage_in_a_chained_file_is_named() -> None:
+    run, settings = _chain()
+    damaged = run + settings[:-1] + bytes([settings[-1] ^ 0xFF])
+    assert check_fit_complete(damaged).state == "complete"  # the first file is whole
+    assert chained_file_problems(damaged) == [
+        f"CRC mismatch in the 2nd FIT file of the chain (stored 0x"
+        f"{int.from_bytes(damaged[-2:], 'little'):04x}): it was damaged"]
+    assert "cut short" in chained_file_problems(run + settings[:-5])[0]
+    assert "are not a FIT file" in chained_file_problems(run + b"x" * 20)[0]
+
+
+def test_a_damaged_chained_file_keeps_the_run_and_says_so() -> None:
+    run, settings = _chain()
+    parsed = parse_fit(run + settings[:-1] + bytes([settings[-1] ^ 0xFF]))
+    assert parsed.summary is not None and len(parsed.summary.sessions) == 1
+    assert parsed.summary.sessions[0].distance_m == pytest.approx(8000)
+    assert any("2nd FIT file of the chain" in w for w in parsed.warnings)
