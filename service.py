@@ -598,12 +598,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     console = Console()
     for athlete in athletes:
         table = Table(title=f"{athlete['athlete']} as of {athlete['as_of']}")
-        for column in ("metric", "value", "unit", "what it means"):
+        for column in ("metric", "value", "unit", "what it means", "band"):
             table.add_column(column)
         for name, value in athlete["metrics"].items():
             spec = CATALOGUE[name]
-            table.add_row(name, "no data" if value is None else f"{value:g}", spec.unit,
-                          spec.meaning)
+            table.add_row(name, "not enough data" if value is None else f"{value:g}", spec.unit,
+                          spec.meaning, spec.band(value))
         console.print(table)
     return 0
 

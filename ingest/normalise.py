@@ -50,10 +50,13 @@ class SessionSummary:
     steady_speed_mps: float | None = None
     cadence_first_fifth_spm: float | None = None
     cadence_last_fifth_spm: float | None = None
+    speed_first_fifth_mps: float | None = None
+    speed_last_fifth_mps: float | None = None
     gct_balance_left_pct: float | None = None
     vertical_ratio_pct: float | None = None
     step_length_m: float | None = None
     ground_contact_ms: float | None = None
+    rpe: float | None = None  # the session's perceived effort, Borg CR10 (0-10)
     # compact run series: column name -> one value per SERIES_INTERVAL_S bucket (runs only)
     series: dict[str, list[float | None]] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -117,6 +120,15 @@ def _name(value: Any) -> str | None:
 def _median(values: Iterable[float | None]) -> float | None:
     present = [v for v in values if v]
     return median(present) if present else None
+
+
+def _session_rpe(values: dict[str, Any]) -> float | None:
+    """Session `workout_rpe` (field 193: Borg CR10 × 10, FIT SDK 21); fitparse 1.2.0's older
+    profile names it unknown_193."""
+    raw = values.get("workout_rpe", values.get("unknown_193"))
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 100:
+        return None
+    return raw / 10.0
 
 
 def _session_cadence_spm(values: dict[str, Any], sport: str) -> float | None:
@@ -212,10 +224,13 @@ def _fill_form(summary: SessionSummary, records: list[_Record], session: dict[st
         span_s = steady[-1].elapsed_s - steady[0].elapsed_s
         if span_s > 0:
             fifth_s = span_s / 5
-            summary.cadence_first_fifth_spm = _median(
-                r.cadence_spm for r in steady if r.elapsed_s <= steady[0].elapsed_s + fifth_s)
-            summary.cadence_last_fifth_spm = _median(
-                r.cadence_spm for r in steady if r.elapsed_s >= steady[-1].elapsed_s - fifth_s)
+            first = [r for r in steady if r.elapsed_s <= steady[0].elapsed_s + fifth_s]
+            last = [r for r in steady if r.elapsed_s >= steady[-1].elapsed_s - fifth_s]
+            summary.cadence_first_fifth_spm = _median(r.cadence_spm for r in first)
+            summary.cadence_last_fifth_spm = _median(r.cadence_spm for r in last)
+            # the drift metric compares the fifths at matched speed, so keep their speeds
+            summary.speed_first_fifth_mps = _median(r.speed_mps for r in first)
+            summary.speed_last_fifth_mps = _median(r.speed_mps for r in last)
     source = steady or records
     summary.gct_balance_left_pct = _median(r.gct_balance_left_pct for r in source) or _number(
         session.get("avg_stance_time_balance"))
@@ -381,6 +396,7 @@ def summarise(messages: list[Message], timezone_name: str = "UTC", *,
             avg_speed_mps=_number(session.get("enhanced_avg_speed", session.get("avg_speed"))),
             avg_heart_rate_bpm=_number(session.get("avg_heart_rate")),
             avg_cadence_spm=_session_cadence_spm(session, sport),
+            rpe=_session_rpe(session),
         )
         if summary.is_run:
             run_records = _records_in(records, start, end)

@@ -291,6 +291,8 @@ def _activity_fields(s: SessionSummary) -> dict[str, object]:
         steady_cadence_spm=s.steady_cadence_spm, steady_speed_mps=s.steady_speed_mps,
         cadence_first_fifth_spm=s.cadence_first_fifth_spm,
         cadence_last_fifth_spm=s.cadence_last_fifth_spm,
+        speed_first_fifth_mps=s.speed_first_fifth_mps,
+        speed_last_fifth_mps=s.speed_last_fifth_mps, rpe=s.rpe,
         gct_balance_left_pct=s.gct_balance_left_pct, vertical_ratio_pct=s.vertical_ratio_pct,
         step_length_m=s.step_length_m, ground_contact_ms=s.ground_contact_ms,
     )

@@ -4,8 +4,10 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from metrics.catalogue import CATALOGUE, MetricResult, MetricSpec, compute_all
+from metrics.catalogue import CATALOGUE, Band, MetricSpec, compute_all
+from metrics.daily import DailySeries, LoadKind, daily_series
 from metrics.history import ActivityPoint, History, load_history, local_date_of
+from metrics.result import MetricResult
 
 
 def athlete_metrics(session: Session, athlete_id: str, timezone_name: str,
@@ -18,11 +20,15 @@ def athlete_metrics(session: Session, athlete_id: str, timezone_name: str,
 __all__ = [
     "CATALOGUE",
     "ActivityPoint",
+    "Band",
+    "DailySeries",
     "History",
+    "LoadKind",
     "MetricResult",
     "MetricSpec",
     "athlete_metrics",
     "compute_all",
+    "daily_series",
     "load_history",
     "local_date_of",
 ]

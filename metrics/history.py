@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -11,39 +15,85 @@ from sqlalchemy.orm import Session
 
 from store import Activity
 
+if TYPE_CHECKING:
+    from metrics.daily import DailySeries
+
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class ActivityPoint:
-    """One activity reduced to what the metrics read; distances in km, dates local."""
+    """One activity reduced to what the metrics read: km and minutes, local date, form summaries.
+
+    The form fields are per-run summaries made at ingest (DESIGN §3); None where the file has
+    no such data (no footpod, no running dynamics, no perceived effort).
+    """
 
     activity_id: int
     local_date: date
     start_utc: datetime
     distance_km: float
     is_run: bool
-    is_strength: bool
-    steady_cadence_spm: float | None
-    gct_balance_left_pct: float | None
+    is_strength: bool = False
+    moving_min: float = 0.0
+    steady_cadence_spm: float | None = None
+    steady_speed_mps: float | None = None
+    cadence_first_fifth_spm: float | None = None
+    cadence_last_fifth_spm: float | None = None
+    speed_first_fifth_mps: float | None = None
+    speed_last_fifth_mps: float | None = None
+    gct_balance_left_pct: float | None = None
+    rpe: float | None = None  # session perceived effort, Borg CR10 (0-10)
 
 
 @dataclass(frozen=True)
 class History:
-    """Activities with local_date <= as_of, oldest first; later ones are ignored."""
+    """Activities with local_date <= as_of, ordered by local date then start; later ones ignored."""
 
     as_of: date
     points: tuple[ActivityPoint, ...]
+    _dates: list[date] = field(init=False, repr=False, compare=False)
+    _memo: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.points, key=lambda p: (p.local_date, p.start_utc)))
+        if any(p.local_date > self.as_of for p in ordered):
+            raise ValueError(f"a History as of {self.as_of} holds a later activity")
+        object.__setattr__(self, "points", ordered)
+        object.__setattr__(self, "_dates", [p.local_date for p in ordered])
+
+    def memo(self, key: str, compute: Callable[[History], T]) -> T:
+        """compute(self), once per history: several metrics share one trend fit."""
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        return self._memo[key]  # type: ignore[no-any-return]
 
     @property
     def first_date(self) -> date | None:
-        return self.points[0].local_date if self.points else None
+        return self._dates[0] if self._dates else None
 
     @property
+    def days_of_history(self) -> int:
+        """Local days from the first activity's day to as_of, both included (0 when empty)."""
+        return 0 if self.first_date is None else (self.as_of - self.first_date).days + 1
+
+    @cached_property
+    def daily(self) -> DailySeries | None:
+        """The daily load series, built once per history and shared by every load metric."""
+        from metrics.daily import daily_series  # metrics.daily builds on this module
+
+        return daily_series(self)
+
+    @cached_property
     def runs(self) -> tuple[ActivityPoint, ...]:
         return tuple(p for p in self.points if p.is_run)
 
     def between(self, first: date, last: date) -> list[ActivityPoint]:
         """Activities whose local day lies in first..last, both included."""
-        return [p for p in self.points if first <= p.local_date <= last]
+        return list(self.points[bisect_left(self._dates, first):bisect_right(self._dates, last)])
+
+    def runs_between(self, first: date, last: date) -> list[ActivityPoint]:
+        return [p for p in self.between(first, last) if p.is_run]
 
     def days_back(self, days: int) -> date:
         """The first day of a window of `days` days ending on as_of (D-(days-1))."""
@@ -59,28 +109,39 @@ def local_date_of(start_utc: datetime, timezone_name: str) -> date:
     return start_utc.astimezone(ZoneInfo(timezone_name)).date()
 
 
-def load_history(session: Session, athlete_id: str, timezone_name: str, as_of: date) -> History:
-    # one day of slack on each side of UTC, then the exact cut on the local date
-    cutoff_utc = datetime.combine(as_of + timedelta(days=2), datetime.min.time(),
-                                  tzinfo=ZoneInfo("UTC"))
-    rows = session.scalars(
-        select(Activity)
-        .where(Activity.athlete_id == athlete_id, Activity.start_utc < cutoff_utc)
-        .order_by(Activity.start_utc, Activity.id)
-    ).all()
+# the columns a metric reads, in ActivityPoint's order after the first four
+_POINT_COLUMNS = (
+    Activity.is_strength, Activity.timer_s, Activity.steady_cadence_spm,
+    Activity.steady_speed_mps, Activity.cadence_first_fifth_spm, Activity.cadence_last_fifth_spm,
+    Activity.speed_first_fifth_mps, Activity.speed_last_fifth_mps,
+    Activity.gct_balance_left_pct, Activity.rpe,
+)
+
+
+def points_from_rows(rows: Iterable[Sequence[Any]], timezone_name: str,
+                     as_of: date) -> tuple[ActivityPoint, ...]:
+    """Rows of (id, start_utc, distance_m, is_run, *_POINT_COLUMNS) as points on the local
+    calendar; activities after as_of are left out (what `--as-of` means)."""
+    zone = ZoneInfo(timezone_name)
     points = []
-    for row in rows:
-        local_day = local_date_of(row.start_utc, timezone_name)
+    for (activity_id, start_utc, distance_m, is_run, is_strength, timer_s, *form) in rows:
+        local_day = start_utc.astimezone(zone).date()
         if local_day > as_of:
             continue
         points.append(ActivityPoint(
-            activity_id=row.id,
-            local_date=local_day,
-            start_utc=row.start_utc,
-            distance_km=(row.distance_m or 0.0) / 1000.0,
-            is_run=row.is_run,
-            is_strength=row.is_strength,
-            steady_cadence_spm=row.steady_cadence_spm,
-            gct_balance_left_pct=row.gct_balance_left_pct,
-        ))
-    return History(as_of=as_of, points=tuple(points))
+            activity_id, local_day, start_utc, (distance_m or 0.0) / 1000.0, bool(is_run),
+            bool(is_strength), (timer_s or 0.0) / 60.0, *form))
+    return tuple(points)
+
+
+def load_history(session: Session, athlete_id: str, timezone_name: str, as_of: date) -> History:
+    """One indexed query (athlete, start) of plain columns: no ORM objects per activity."""
+    # one day of slack on each side of UTC, then the exact cut on the local date
+    cutoff_utc = datetime.combine(as_of + timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+    rows = session.execute(
+        select(Activity.id, Activity.start_utc, Activity.distance_m, Activity.is_run,
+               *_POINT_COLUMNS)
+        .where(Activity.athlete_id == athlete_id, Activity.start_utc < cutoff_utc)
+        .order_by(Activity.start_utc, Activity.id)
+    ).all()
+    return History(as_of=as_of, points=points_from_rows(rows, timezone_name, as_of))

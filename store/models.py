@@ -126,10 +126,13 @@ class Activity(Base):
     steady_speed_mps: Mapped[float | None] = mapped_column(Float)
     cadence_first_fifth_spm: Mapped[float | None] = mapped_column(Float)
     cadence_last_fifth_spm: Mapped[float | None] = mapped_column(Float)
+    speed_first_fifth_mps: Mapped[float | None] = mapped_column(Float)
+    speed_last_fifth_mps: Mapped[float | None] = mapped_column(Float)
     gct_balance_left_pct: Mapped[float | None] = mapped_column(Float)
     vertical_ratio_pct: Mapped[float | None] = mapped_column(Float)
     step_length_m: Mapped[float | None] = mapped_column(Float)
     ground_contact_ms: Mapped[float | None] = mapped_column(Float)
+    rpe: Mapped[float | None] = mapped_column(Float)  # perceived effort, Borg CR10 (0-10)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     decoder: Mapped[str | None] = mapped_column(String(40))  # e.g. "fitparse 1.2.0"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

@@ -192,3 +192,18 @@ def test_archive_inside_the_inbox_is_never_read_again(store: Store, tmp_path: Pa
     drop(nested, "junk.fit", b"junk")
     assert {o.status for o in ingest_inbox(store, nested)} == {"ingested", "quarantined"}
     assert ingest_inbox(store, nested) == []
+
+
+def test_perceived_effort_and_the_speed_of_a_runs_fifths_are_stored(
+        store: Store, settings: IngestSettings) -> None:
+    # 10 km in 50 min (3.33 m/s) with RPE 6; a file without RPE stores none
+    drop(settings, "rated.fit", encode_run(START, 10_000, 3000, rpe=6, interval_s=5.0))
+    drop(settings, "unrated.fit", encode_run(START.replace(day=21), 8000, 2700, serial_number=9))
+    outcomes = ingest_inbox(store, settings)
+    assert [o.status for o in outcomes] == ["ingested", "ingested"]
+    with store.session() as session:
+        rated, unrated = session.scalars(select(Activity).order_by(Activity.start_utc)).all()
+        assert rated.rpe == 6.0 and unrated.rpe is None
+        assert rated.speed_first_fifth_mps == pytest.approx(10_000 / 3000, abs=0.01)
+        assert rated.speed_last_fifth_mps == pytest.approx(10_000 / 3000, abs=0.01)
+        assert rated.cadence_first_fifth_spm == pytest.approx(170, abs=0.5)
