@@ -1,8 +1,8 @@
 """Ingest benchmark: StrideGuard's ingest against plain fitparse, on realistic FIT histories.
 
 Datasets: "history" (one athlete, 156 weeks, 1 s records) and "squad" (athletes in inbox
-subfolders; by default 50 athletes x 52 weeks with 30 s records, a scaled-down squad that keeps
-the whole run under ~25 minutes on 2 cores; see --squad-*). For each, three phases:
+subfolders; by default 50 athletes x 52 weeks with records thinned to one every 30 s, which
+keeps the whole run near 26 minutes on 2 cores; see --squad-*). For each, three phases:
 
 - raw: plain fitparse on the same files (`fitparse.FitFile(bytes)`, `get_values()` for every
   message), files read one by one from the page cache, in one process;

@@ -108,3 +108,33 @@ def test_demo_shows_an_alert_from_fit_files(tmp_path: Path) -> None:
     assert "ALERT CRITICAL single_run_spike" in result.stdout
     assert "WHAT TO DO" in result.stdout and "not medical advice" in result.stdout
     assert list((tmp_path / "demo" / "data" / "mail").glob("*.eml"))
+
+
+def test_report_names_every_metric_with_its_band_and_honours_as_of(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "220")  # rich wraps cells to the terminal's width
+    config = tmp_path / "strideguard.yaml"
+    config.write_text("ingest:\n  stability: 0s\n", encoding="utf-8")
+    today = datetime.now(UTC).date()
+    write_plan(weekly_plan(today, 5, [6.0, 8.0, 6.0, 12.0]), tmp_path / "data" / "inbox" / "ana")
+    assert service.main(["--config", str(config), "run", "--once"]) == 0
+    from metrics import CATALOGUE
+
+    report = report_json(config, capsys)
+    metrics = report["athletes"][0]["metrics"]
+    assert list(metrics) == list(CATALOGUE)
+    assert metrics["distance_7d_km"] == pytest.approx(32.0)
+    assert metrics["acwr_uncoupled"] == pytest.approx(1.0)  # five identical weeks
+    assert metrics["strength_sessions_7d"] == 2
+    assert metrics["cadence_trend_spm_per_week"] == pytest.approx(0.0, abs=0.05)  # 20 runs
+    assert metrics["cadence_change_spm_8w_low"] <= 0 <= metrics["cadence_change_spm_8w_high"]
+    capsys.readouterr()
+    past = (today - timedelta(days=14)).isoformat()
+    assert service.main(["--config", str(config), "report", "--json", "--as-of", past]) == 0
+    earlier = json.loads(capsys.readouterr().out)
+    assert earlier["as_of"] == past
+    assert earlier["athletes"][0]["metrics"]["acwr_uncoupled"] is None  # 21 days by then
+    assert service.main(["--config", str(config), "report", "--athlete", "ana"]) == 0
+    table = capsys.readouterr().out
+    assert "band" in table and "meets the guideline" in table and "not enough data" in table
