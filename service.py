@@ -51,8 +51,9 @@ from ingest.watch import InboxWatcher, WatchError
 from metrics import CATALOGUE, athlete_metrics
 from notify.dispatch import dispatch_due
 from notify.outbox import enqueue_alert
-from rules.evaluate import EvaluationReport, evaluate, local_today
-from rules.loader import SHIPPED_ADVICE, SHIPPED_RULES, RuleSet, load_rules
+from rules.evaluate import EvaluationReport, evaluate, explain_rule, local_today
+from rules.loader import SHIPPED_ADVICE, SHIPPED_RULES, RuleSet, RulesReloader, load_rules
+from rules.schema import Rule
 from store import Activity, Alert, Athlete, OutboxMessage, SourceFile, Store, open_store
 
 log = logging.getLogger("strideguard")
@@ -61,6 +62,7 @@ DEFAULT_CONFIG_NAME = "strideguard.yaml"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "config" / "strideguard.example.yaml"
 EXIT_CONFIG = 2
 SCAN_DEBOUNCE_S = 1.0  # a file event brings the inbox scan forward to this far ahead
+RULES_CHECK_INTERVAL_S = 2.0  # how often `run` looks for edits to the rules files
 
 
 @dataclass
@@ -69,8 +71,16 @@ class App:
 
     config: ServiceConfig
     config_path: Path | None
-    rules: RuleSet
+    rules_reloader: RulesReloader
     store: Store
+
+    @property
+    def rules(self) -> RuleSet:
+        return self.rules_reloader.rule_set
+
+    def reload_rules(self) -> bool:
+        """Take edited rules files into use; a broken edit is logged and the old rules kept."""
+        return self.rules_reloader.refresh()
 
     def ingest_settings(self) -> IngestSettings:
         return IngestSettings(
@@ -82,12 +92,12 @@ class App:
         )
 
     def evaluate(self, *, as_of: date | None = None, dry_run: bool = False,
-                 athlete_id: str | None = None) -> EvaluationReport:
+                 athlete_id: str | None = None, rule_id: str | None = None) -> EvaluationReport:
         def enqueue(session: Any, alert: Alert, kind: str) -> None:
             enqueue_alert(session, self.config, alert, kind)
 
         return evaluate(self.store, self.config, self.rules, as_of=as_of, enqueue=enqueue,
-                        dry_run=dry_run, athlete_id=athlete_id)
+                        dry_run=dry_run, athlete_id=athlete_id, rule_id=rule_id)
 
     def dispatch(self, *, ignore_backoff: bool = False) -> Counter[str]:
         return dispatch_due(self.store, self.config, ignore_backoff=ignore_backoff)
@@ -113,9 +123,10 @@ def load_config(arg: str | None) -> tuple[ServiceConfig, Path | None]:
 
 def open_app(arg: str | None) -> App:
     config, path = load_config(arg)
-    rule_set = load_rules(list(config.rules) or None)
+    rule_paths = list(config.rules) or None
+    rule_set = load_rules(rule_paths)
     store = open_store(config.database)
-    return App(config, path, rule_set, store)
+    return App(config, path, RulesReloader(rule_set, rule_paths), store)
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -315,6 +326,7 @@ def run_service(app: App) -> int:
                      dict(Counter(o.status for o in outcomes)) or "inbox empty")
         if any(o.status == "ingested" for o in outcomes):
             with evaluation_lock:
+                app.reload_rules()
                 app.evaluate()
             app.dispatch()
         if any(o.status == "waiting" for o in outcomes):
@@ -327,7 +339,15 @@ def run_service(app: App) -> int:
 
     def evaluate_job() -> None:
         with evaluation_lock:
+            app.reload_rules()
             app.evaluate()
+
+    def rules_job() -> None:
+        # an edited rules file is taken into use, and evaluated at once, without a restart
+        with evaluation_lock:
+            if app.reload_rules():
+                app.evaluate()
+        app.dispatch()
 
     watcher = InboxWatcher(app.config.inbox, trigger.poke, app.config.ingest.watch,
                            exclude=(app.config.archive, app.config.quarantine),
@@ -348,6 +368,7 @@ def run_service(app: App) -> int:
     scheduler.add_job(app.dispatch,
                       IntervalTrigger(seconds=schedule.dispatch_interval.total_seconds()),
                       id="dispatch", next_run_time=now)
+    scheduler.add_job(rules_job, IntervalTrigger(seconds=RULES_CHECK_INTERVAL_S), id="rules")
     scheduler.add_listener(trigger.skipped, EVENT_JOB_MAX_INSTANCES)
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     scheduler_log.addFilter(_not_a_scan_skip)
@@ -541,16 +562,35 @@ def _parse_day(text: str | None) -> date | None:
         raise ValueError(f"--as-of: expected a date YYYY-MM-DD, got {text!r} ({exc})") from exc
 
 
+def _rule_or_error(app: App, rule_id: str) -> Rule:
+    rule = app.rules.rule(rule_id)
+    if rule is None:
+        raise ConfigError(f"no rule {rule_id!r}; the rules are: "
+                          f"{', '.join(r.id for r in app.rules.rules)}")
+    return rule
+
+
+def _thresholds_text(rule: Rule, overrides: dict[str, Any] | None) -> str:
+    return ", ".join(f"{severity} {condition}"
+                     for severity, condition in rule.thresholds(overrides).items())
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     app = open_app(args.config)
+    if args.rule:
+        _rule_or_error(app, args.rule)
     report = app.evaluate(as_of=_parse_day(args.as_of), dry_run=args.dry_run,
-                          athlete_id=args.athlete)
+                          athlete_id=args.athlete, rule_id=args.rule)
     if not args.dry_run:
         app.dispatch()
     rows = [{
         "rule": f.rule.id, "athlete": f.athlete_id, "as_of": f.as_of.isoformat(),
-        "metric": f.rule.metric, "value": f.value, "severity": f.severity,
-        "condition": f.condition,
+        "metric": f.rule.metric, "window": CATALOGUE[f.rule.metric].meaning,
+        "value": f.value, "severity": f.severity, "condition": f.condition,
+        "threshold": f.threshold,
+        "thresholds": _thresholds_text(f.rule, _overrides(app, f.rule.id, f.athlete_id)),
+        "when": [str(c) for c in (*f.rule.when.all, *f.rule.when.any)] if f.rule.when else [],
+        "detail": f.result.detail,
     } for f in report.findings]
     changes = [{"change": t.kind, "rule": t.finding.rule.id, "athlete": t.finding.athlete_id,
                 "alert_id": t.alert_id, "notified": t.notified,
@@ -561,17 +601,62 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                          indent=2))
         return 0
     table = Table(title="rules" + (" (dry run: nothing stored or sent)" if args.dry_run else ""))
-    for column in ("athlete", "rule", "metric", "value", "fires"):
+    for column in ("athlete", "rule", "metric (window)", "value", "thresholds", "fires"):
         table.add_column(column)
     for row in rows:
-        value = "null" if row["value"] is None else f"{row['value']:g}"
+        value = "null (not enough data)" if row["value"] is None else f"{row['value']:g}"
         fires = f"{row['severity']} ({row['condition']})" if row["severity"] else "-"
-        table.add_row(row["athlete"], row["rule"], row["metric"], value, fires)
+        when = f"; when {' and '.join(row['when'])}" if row["when"] else ""
+        table.add_row(row["athlete"], row["rule"], f"{row['metric']} ({row['window']})", value,
+                      row["thresholds"] + when, fires)
     Console().print(table)
     for change in changes:
         note = "" if change["notified"] else f" [not sent: {change['silenced_reason']}]"
         print(f"{change['change']}: {change['rule']} for {change['athlete']}: "
               f"{change['summary']}{note}")
+    return 0
+
+
+def _overrides(app: App, rule_id: str, athlete_id: str) -> dict[str, Any] | None:
+    athlete = app.config.athlete(athlete_id)
+    return athlete.overrides.get(rule_id) if athlete else None
+
+
+def _when_text(rule: Rule) -> str:
+    if rule.when is None:
+        return ""
+    parts = [" and ".join(str(c) for c in rule.when.all)] if rule.when.all else []
+    if rule.when.any:
+        parts.append("(" + " or ".join(str(c) for c in rule.when.any) + ")")
+    return " and ".join(parts)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    rule = _rule_or_error(app, args.rule)
+    timezone_name = app.config.timezone_for(args.athlete)
+    as_of = _parse_day(args.as_of) or local_today(timezone_name, datetime.now(UTC))
+    if args.days < 1:
+        raise ValueError(f"--days: expected a positive number of days, got {args.days}")
+    with app.store.session() as session:
+        verdicts = explain_rule(session, app.config, rule, args.athlete, as_of, args.days)
+    spec = CATALOGUE[rule.metric]
+    console = Console()
+    console.print(f"[bold]{rule.id}[/bold]: {rule.description}")
+    console.print(f"metric {rule.metric}: {spec.meaning} ({spec.unit}); fires at "
+                  f"{_thresholds_text(rule, _overrides(app, rule.id, args.athlete))}"
+                  + (f"; only when {_when_text(rule)}" if rule.when else "")
+                  + (f"; needs {rule.min_history.days} days of history"
+                     if rule.min_history.days else ""))
+    table = Table(title=f"{args.athlete}, {verdicts[0].day} to {as_of} ({timezone_name})")
+    for column in ("day", "value", "band", "rule says"):
+        table.add_column(column)
+    for verdict in verdicts:
+        value = "null" if verdict.value is None else f"{verdict.value:g}"
+        says = verdict.severity or ("- (held back: `when` does not hold)"
+                                    if verdict.held_back_by_when else "-")
+        table.add_row(verdict.day.isoformat(), value, spec.band(verdict.value), says)
+    console.print(table)
     return 0
 
 
@@ -727,8 +812,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--dry-run", action="store_true",
                               help="show what would fire; store and send nothing")
     evaluate_cmd.add_argument("--athlete")
+    evaluate_cmd.add_argument("--rule", help="only this rule id")
     evaluate_cmd.add_argument("--json", action="store_true")
     evaluate_cmd.set_defaults(handler=cmd_evaluate)
+
+    explain = commands.add_parser(
+        "explain", help="a rule's metric day by day for one athlete, and where it fires")
+    explain.add_argument("rule", help="rule id")
+    explain.add_argument("--athlete", required=True)
+    explain.add_argument("--as-of", help="local date YYYY-MM-DD (default: today)")
+    explain.add_argument("--days", type=int, default=28, help="days shown (default: 28)")
+    explain.set_defaults(handler=cmd_explain)
 
     report = commands.add_parser("report", help="every metric per athlete")
     report.add_argument("--athlete")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,11 +36,20 @@ class Target:
     recipients: tuple[str, ...] = ()
 
 
-def targets_for(config: ServiceConfig, athlete_id: str, kind: str) -> list[Target]:
+def targets_for(config: ServiceConfig, athlete_id: str, kind: str,
+                channels: Sequence[str] | None = None) -> list[Target]:
     """Where an alert goes: email (athlete + coach copies) and every webhook, else .eml files.
 
     Resolved notices go to webhooks only: a runner needs no mail saying a risk has passed.
+    A rule's `channels` (email, webhook, file) narrows this to those kinds.
     """
+    targets = _configured_targets(config, athlete_id, kind)
+    if channels is None:
+        return targets
+    return [t for t in targets if t.channel.split(":", 1)[0] in channels]
+
+
+def _configured_targets(config: ServiceConfig, athlete_id: str, kind: str) -> list[Target]:
     notify: NotifyConfig = config.notify
     targets: list[Target] = []
     if notify.email is not None and kind == "firing":
@@ -59,7 +69,7 @@ def enqueue_alert(
     """Render and queue one notification per target, in the caller's transaction; idempotent."""
     moment = now or utc_now()
     queued: list[OutboxMessage] = []
-    for target in targets_for(config, alert.athlete_id, kind):
+    for target in targets_for(config, alert.athlete_id, kind, alert.payload.get("channels")):
         if kind == "resolved" and not _firing_delivered(session, alert, target.channel):
             continue
         dedupe_key = f"{target.channel}|{alert.id}|{kind}|{alert.severity}"

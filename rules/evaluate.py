@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.schema import ServiceConfig
-from metrics import CATALOGUE, History, MetricResult, athlete_metrics
+from metrics import CATALOGUE, History, MetricResult, athlete_metrics, load_history
 from rules.loader import TEMPLATE_ENV, RuleSet, render_summary
 from rules.schema import SEVERITIES, SEVERITY_LABEL, Rule
 from store import Activity, Alert, Athlete, Store
@@ -62,15 +62,19 @@ def local_today(timezone_name: str, now: datetime) -> date:
 
 
 def judge(rule: Rule, athlete_id: str, history: History, result: MetricResult,
-          overrides: dict[str, Any] | None) -> Finding:
-    """The highest severity whose condition holds; never fires on a null metric."""
+          overrides: dict[str, Any] | None,
+          metrics: Mapping[str, MetricResult] | None = None) -> Finding:
+    """The highest severity whose condition holds; never fires on a null metric, before
+    `min_history`, or when the rule's `when` conditions (on other metrics) do not hold."""
     reached: tuple[str, float, str] | None = None
     enough_history = (history.first_date is not None and
                       history.as_of - history.first_date >= rule.min_history - timedelta(days=1))
-    if result.value is not None and enough_history:
+    when_holds = rule.when is None or rule.when.holds(
+        {name: r.value for name, r in (metrics or {}).items()})
+    if result.value is not None and enough_history and when_holds:
         for severity, condition in rule.thresholds(overrides).items():
             if condition.holds(result.value):
-                reached = (severity, condition.threshold, str(condition))
+                reached = (severity, condition.bound(result.value), str(condition))
     return Finding(rule, athlete_id, history.as_of,
                    reached[0] if reached else None, result.value,
                    reached[1] if reached else None, reached[2] if reached else None, result)
@@ -136,6 +140,8 @@ def build_payload(finding: Finding, alert_id: str, athlete_name: str | None,
         "disclaimer": rule_set.advice.disclaimer.strip(),
         "detail": finding.result.detail,
         "activity_ids": [str(i) for i in finding.result.activity_ids],
+        "when": [str(c) for c in (*rule.when.all, *rule.when.any)] if rule.when else [],
+        "channels": list(rule.channels) if rule.channels is not None else None,
     }
 
 
@@ -212,16 +218,17 @@ def _continue_episode(session: Session, config: ServiceConfig, rule_set: RuleSet
 
 def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
                      athlete_id: str, as_of: date | None, now: datetime,
-                     enqueue: Enqueue | None, report: EvaluationReport) -> None:
+                     enqueue: Enqueue | None, report: EvaluationReport,
+                     rule_id: str | None = None) -> None:
     timezone_name = config.timezone_for(athlete_id)
     day = as_of or local_today(timezone_name, now)
     history, metrics = athlete_metrics(session, athlete_id, timezone_name, day)
     athlete_cfg = config.athlete(athlete_id)
     for rule in rule_set.rules:
-        if not rule.applies_to(athlete_id):
+        if not rule.applies_to(athlete_id) or rule_id not in (None, rule.id):
             continue
         overrides = athlete_cfg.overrides.get(rule.id) if athlete_cfg else None
-        finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides)
+        finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides, metrics)
         report.findings.append(finding)
         advice_context = _advice_context(finding, metrics, history)
         open_alert = session.scalars(select(Alert).where(
@@ -262,7 +269,7 @@ def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
 def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
              as_of: date | None = None, now: datetime | None = None,
              enqueue: Enqueue | None = None, dry_run: bool = False,
-             athlete_id: str | None = None) -> EvaluationReport:
+             athlete_id: str | None = None, rule_id: str | None = None) -> EvaluationReport:
     """One evaluation pass; alerts and their outbox rows are written in one transaction.
 
     A dry run computes the same transitions and rolls everything back.
@@ -276,7 +283,7 @@ def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
                 session.add(Athlete(id=each))
                 session.flush()
             evaluate_athlete(session, config, rule_set, each, as_of, moment,
-                             None if dry_run else enqueue, report)
+                             None if dry_run else enqueue, report, rule_id)
         if dry_run:
             session.rollback()
         else:
@@ -286,3 +293,37 @@ def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
                  transition.finding.athlete_id, transition.summary,
                  f" silenced: {transition.silenced_reason}" if transition.silenced_reason else "")
     return report
+
+
+@dataclass(frozen=True)
+class DayVerdict:
+    """One day of `explain`: the metric's value then, and the severity the rule gave it."""
+
+    day: date
+    value: float | None
+    severity: str | None
+    held_back_by_when: bool  # a threshold holds, but the rule's `when` does not
+
+
+def explain_rule(session: Session, config: ServiceConfig, rule: Rule, athlete_id: str,
+                 as_of: date, days: int) -> list[DayVerdict]:
+    """The rule's metric on each of the `days` local days up to as_of, as evaluations on those
+    days would have seen it (later activities ignored), with the severity reached."""
+    timezone_name = config.timezone_for(athlete_id)
+    full = load_history(session, athlete_id, timezone_name, as_of)
+    athlete_cfg = config.athlete(athlete_id)
+    overrides = athlete_cfg.overrides.get(rule.id) if athlete_cfg else None
+    needed = [rule.metric, *(rule.when.metrics if rule.when else [])]
+    verdicts = []
+    for back in range(days - 1, -1, -1):
+        day = as_of - timedelta(days=back)
+        history = History(day, tuple(p for p in full.points if p.local_date <= day))
+        metrics = {name: CATALOGUE[name].compute(history) for name in dict.fromkeys(needed)}
+        finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides, metrics)
+        when_holds = rule.when is None or rule.when.holds(
+            {name: r.value for name, r in metrics.items()})
+        threshold_holds = finding.value is not None and any(
+            c.holds(finding.value) for c in rule.thresholds(overrides).values())
+        verdicts.append(DayVerdict(day, finding.value, finding.severity,
+                                   threshold_holds and not when_holds))
+    return verdicts

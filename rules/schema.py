@@ -5,14 +5,14 @@ from __future__ import annotations
 import difflib
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from config.schema import Duration, first_repeated
+from config.schema import Duration
 from metrics import CATALOGUE
 
 SEVERITIES = ("info", "warn", "critical")  # lowest first
@@ -20,36 +20,110 @@ SEVERITY_LABEL = {"info": "info", "warn": "warning", "critical": "critical"}
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
 }
-_CONDITION_RE = re.compile(r"^\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+_COMPARISON_RE = re.compile(rf"^\s*(>=|<=|>|<)\s*{_NUMBER}\s*$")
+_OUTSIDE_RE = re.compile(rf"^\s*outside\s+{_NUMBER}\s*\.\.\s*{_NUMBER}\s*$")
+_METRIC_CONDITION_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(.*)$")
+CONDITION_HELP = '">", ">=", "<" or "<=" and a number (e.g. "> 1.10"), or "outside A..B"'
+CHANNEL_KINDS = ("email", "webhook", "file")
 
 
 @dataclass(frozen=True)
 class Condition:
-    """A threshold such as `> 1.10`: holds when `value OP threshold`."""
+    """A threshold such as `> 1.10` or `outside 47.8..52.2`: holds when the value meets it."""
 
     op: str
     threshold: float
+    high: float | None = None  # the upper end of `outside A..B`
 
     def holds(self, value: float) -> bool:
+        if self.op == "outside":
+            return value < self.threshold or value > (self.high or self.threshold)
         return _OPERATORS[self.op](value, self.threshold)
 
+    def bound(self, value: float) -> float:
+        """The threshold the value is compared with (for `outside`, the nearer end)."""
+        if self.op == "outside" and self.high is not None and value > self.high:
+            return self.high
+        return self.threshold
+
     def __str__(self) -> str:
+        if self.op == "outside":
+            return f"outside {self.threshold:g}..{self.high:g}"
         return f"{self.op} {self.threshold:g}"
 
 
 def parse_condition(value: object) -> Condition:
     if isinstance(value, Condition):
         return value
-    match = _CONDITION_RE.match(str(value)) if isinstance(value, str) else None
+    text = value if isinstance(value, str) else None
+    if text is not None and (match := _COMPARISON_RE.match(text)):
+        return Condition(match.group(1), float(match.group(2)))
+    if text is not None and (match := _OUTSIDE_RE.match(text)):
+        low, high = float(match.group(1)), float(match.group(2))
+        if low >= high:
+            raise ValueError(f"outside A..B needs A below B, got {text!r}")
+        return Condition("outside", low, high)
+    raise ValueError(f"expected {CONDITION_HELP}, got {value!r}")
+
+
+def check_metric_name(name: str) -> str:
+    if name in CATALOGUE:
+        return name
+    close = difflib.get_close_matches(name, list(CATALOGUE), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ValueError(f"unknown metric {name!r}; {hint}valid metrics: {', '.join(CATALOGUE)}")
+
+
+@dataclass(frozen=True)
+class MetricCondition:
+    """One condition of a rule's `when`, such as `rest_days_7d <= 3`."""
+
+    metric: str
+    condition: Condition
+
+    def holds(self, value: float | None) -> bool:
+        return value is not None and self.condition.holds(value)  # never on a null metric
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.condition}"
+
+
+def parse_metric_condition(value: object) -> MetricCondition:
+    if isinstance(value, MetricCondition):
+        return value
+    match = _METRIC_CONDITION_RE.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(
-            f"expected a comparison such as \"> 1.10\" (one of >, >=, <, <= and a number), "
-            f"got {value!r}"
-        )
-    return Condition(match.group(1), float(match.group(2)))
+        raise ValueError(f"expected \"METRIC OP NUMBER\" such as \"rest_days_7d <= 3\", "
+                         f"got {value!r}")
+    return MetricCondition(check_metric_name(match.group(1)), parse_condition(match.group(2)))
 
 
 ConditionField = Annotated[Condition, BeforeValidator(parse_condition)]
+MetricConditionField = Annotated[MetricCondition, BeforeValidator(parse_metric_condition)]
+
+
+class When(BaseModel):
+    """Extra conditions on other metrics: every one of `all`, and at least one of `any`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    all: list[MetricConditionField] = Field(default_factory=list)
+    any: list[MetricConditionField] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> When:
+        if not self.all and not self.any:
+            raise ValueError("`when` needs an `all` or an `any` list of conditions")
+        return self
+
+    def holds(self, values: Mapping[str, float | None]) -> bool:
+        return (all(c.holds(values.get(c.metric)) for c in self.all)
+                and (not self.any or any(c.holds(values.get(c.metric)) for c in self.any)))
+
+    @property
+    def metrics(self) -> list[str]:
+        return [c.metric for c in (*self.all, *self.any)]
 
 
 class Rule(BaseModel):
@@ -68,16 +142,14 @@ class Rule(BaseModel):
     cooldown: Duration = timedelta(days=7)
     min_history: Duration = timedelta(0)
     athletes: list[str] | None = None
+    when: When | None = None
+    channels: list[Literal["email", "webhook", "file"]] | None = None
     enabled: bool = True
 
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, name: str) -> str:
-        if name in CATALOGUE:
-            return name
-        close = difflib.get_close_matches(name, list(CATALOGUE), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ValueError(f"unknown metric {name!r}; {hint}valid metrics: {', '.join(CATALOGUE)}")
+        return check_metric_name(name)
 
     @model_validator(mode="after")
     def _has_a_threshold(self) -> Rule:
@@ -99,17 +171,12 @@ class Rule(BaseModel):
 
 
 class RulesFile(BaseModel):
+    """One rules file: its rules, and other rules files to include (paths relative to it)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[Rule]
-
-    @field_validator("rules")
-    @classmethod
-    def _unique_ids(cls, rules: list[Rule]) -> list[Rule]:
-        repeated = first_repeated(rule.id for rule in rules)
-        if repeated is not None:
-            raise ValueError(f"rule id {repeated!r} is used twice")
-        return rules
+    include: list[str] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)  # ids unique across files: the loader checks
 
 
 class AdviceBlock(BaseModel):

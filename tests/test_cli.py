@@ -138,3 +138,37 @@ def test_report_names_every_metric_with_its_band_and_honours_as_of(
     assert service.main(["--config", str(config), "report", "--athlete", "ana"]) == 0
     table = capsys.readouterr().out
     assert "band" in table and "meets the guideline" in table and "not enough data" in table
+
+
+def test_rule_author_tools_evaluate_one_rule_and_explain_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    config = tmp_path / "strideguard.yaml"
+    config.write_text("ingest:\n  stability: 0s\n", encoding="utf-8")
+    today = datetime.now(UTC).date()
+    write_plan(weekly_plan(today, 6, [5.0, 6.0, 8.0], final_run_km=17.0),
+               tmp_path / "data" / "inbox" / "ana")
+    assert service.main(["--config", str(config), "ingest", str(tmp_path / "data" / "inbox")]) == 0
+    capsys.readouterr()
+
+    args = ["--config", str(config), "evaluate", "--dry-run", "--rule", "single_run_spike"]
+    assert service.main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    [finding] = result["findings"]
+    assert finding["rule"] == "single_run_spike" and finding["severity"] == "critical"
+    assert finding["value"] == pytest.approx(17 / 8, abs=1e-3)
+    assert finding["threshold"] == 2.0 and finding["thresholds"] == "warn > 1.1, critical > 2"
+    assert finding["detail"]["longest_prior_30d_km"] == 8
+    assert result["changes"] == []  # `ingest` evaluated already: the alert is firing
+    assert service.main(args) == 0
+    assert "critical (> 2)" in capsys.readouterr().out
+    assert service.main([*args[:-1], "no_such_rule"]) == service.EXIT_CONFIG
+    assert "no rule 'no_such_rule'; the rules are: single_run_spike" in capsys.readouterr().err
+
+    assert service.main(["--config", str(config), "explain", "single_run_spike",
+                         "--athlete", "ana", "--days", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "fires at warn > 1.1, critical > 2" in out
+    assert (today - timedelta(days=7)).isoformat() in out and today.isoformat() in out
+    assert "critical" in out.splitlines()[-2] and "big spike" in out

@@ -73,3 +73,56 @@ def test_ingest_command_and_activities_listing(tmp_path: Path,
     assert run["start_local"].endswith(("+01:00", "+02:00"))
     assert run["steady_cadence_spm"] == pytest.approx(170, abs=1)
     assert not list(export.glob("*.fit"))  # moved to the archive, not copied
+
+
+SPIKE_RULE = ("rules:\n  - id: {rule_id}\n    metric: longest_run_ratio_30d\n"
+              "    warn: \"{threshold}\"\n")
+
+
+def test_run_takes_edited_rules_without_a_restart_and_keeps_them_over_a_broken_edit(
+        tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SPIKE_RULE.format(rule_id="spike_a", threshold="> 1.5"), encoding="utf-8")
+    config = tmp_path / "strideguard.yaml"
+    config.write_text("rules: rules.yaml\nschedule:\n  scan_interval: 1s\n"
+                      "  dispatch_interval: 1s\ningest:\n  stability: 0s\n", encoding="utf-8")
+    process = subprocess.Popen([*SERVICE, "--config", str(config), "run"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    mail_dir = tmp_path / "data" / "mail"
+
+    def mails_about(rule_id: str) -> int:
+        return sum(rule_id in p.read_text(encoding="utf-8") for p in mail_dir.glob("*.eml"))
+
+    try:
+        inbox = tmp_path / "data" / "inbox"
+        assert wait_for(inbox.is_dir, 20), "the service never created its inbox"
+        write_plan(weekly_plan(datetime.now(UTC).date(), 5, [5.0, 6.0, 8.0], final_run_km=17.0),
+                   inbox / "ana")
+        assert wait_for(lambda: mails_about("spike_a") == 1, 60)
+
+        # a valid edit: the new rule is evaluated at once, no restart, no new file needed
+        rules.write_text(SPIKE_RULE.format(rule_id="spike_b", threshold="> 2.0"),
+                         encoding="utf-8")
+        assert wait_for(lambda: mails_about("spike_b") == 1, 30)
+
+        # a broken edit: logged with its file:line:col, and spike_b stays in force
+        rules.write_text(SPIKE_RULE.format(rule_id="spike_c", threshold="=> 1.1"),
+                         encoding="utf-8")
+        time.sleep(5)  # more than two rules checks
+        assert mails_about("spike_c") == 0
+
+        rules.write_text(SPIKE_RULE.format(rule_id="spike_c", threshold="> 1.1"),
+                         encoding="utf-8")  # fixed: taken at once
+        assert wait_for(lambda: mails_about("spike_c") == 1, 30)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "the edited rules are invalid; keeping the 1 rules loaded before" in err
+    assert f"{rules}:4:11: rules[0].warn: expected" in err
+    assert err.count("rules[0].warn: expected") == 1  # reported once, not on every check
+    assert err.count("rules reloaded: 1 rules") == 2
+    assert mails_about("spike_a") == 1 and mails_about("spike_b") == 1

@@ -1,0 +1,174 @@
+"""The rule language: exact error lines for broken files, includes, `when`, `outside`, channels."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from config.loader import ConfigError
+from config.schema import ServiceConfig, WebhookConfig
+from metrics import CATALOGUE, History
+from metrics.result import MetricResult
+from notify.outbox import targets_for
+from rules.evaluate import judge
+from rules.loader import load_rules
+from rules.schema import Rule
+
+HEAD = "rules:\n  - id: a\n    metric: distance_7d_km\n"
+VALID = ", ".join(CATALOGUE)
+EXPECTED_OPERATOR = ('expected ">", ">=", "<" or "<=" and a number (e.g. "> 1.10"), '
+                     'or "outside A..B"')
+
+# name -> (files to write, the file to load, the exact error lines; {dir} is the folder)
+BROKEN: dict[str, tuple[dict[str, str], str, list[str]]] = {
+    "typo'd key": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n    cooldwn: 3d\n'}, "r.yaml",
+        ["{dir}/r.yaml:5:5: rules[0].cooldwn: unknown key 'cooldwn'; did you mean 'cooldown'?"]),
+    "unknown metric": (
+        {"r.yaml": 'rules:\n  - id: a\n    metric: distance_7d\n    warn: "> 50"\n'}, "r.yaml",
+        [f"{{dir}}/r.yaml:3:13: rules[0].metric: unknown metric 'distance_7d'; did you mean "
+         f"'distance_7d_km'? valid metrics: {VALID}"]),
+    "bad operator": (
+        {"r.yaml": HEAD + '    warn: "=> 50"\n'}, "r.yaml",
+        [f"{{dir}}/r.yaml:4:11: rules[0].warn: {EXPECTED_OPERATOR}, got '=> 50'"]),
+    "string threshold": (
+        {"r.yaml": HEAD + '    critical: "> fifty"\n'}, "r.yaml",
+        [f"{{dir}}/r.yaml:4:15: rules[0].critical: {EXPECTED_OPERATOR}, got '> fifty'"]),
+    "bare number threshold": (
+        {"r.yaml": HEAD + "    warn: 50\n"}, "r.yaml",
+        [f"{{dir}}/r.yaml:4:11: rules[0].warn: {EXPECTED_OPERATOR}, got 50"]),
+    "bad duration": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n    cooldown: 3 days\n'}, "r.yaml",
+        ["{dir}/r.yaml:5:15: rules[0].cooldown: expected a duration like 30s, 5m, 36h, 3d, "
+         "got '3 days'"]),
+    "missing include": (
+        {"r.yaml": "include: [team.yaml]\n" + HEAD + '    warn: "> 50"\n'}, "r.yaml",
+        ["{dir}/r.yaml:1:11: include[0]: included file not found: {dir}/team.yaml"]),
+    "include cycle": (
+        {"a.yaml": "include: [b.yaml]\nrules: []\n",
+         "b.yaml": "rules: []\ninclude:\n  - a.yaml\n"}, "a.yaml",
+        ["{dir}/b.yaml:3:5: include[0]: include cycle: {dir}/a.yaml -> {dir}/b.yaml -> "
+         "{dir}/a.yaml"]),
+    "duplicate id": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n  - id: b\n    metric: rest_days_7d\n'
+                          '    info: "< 1"\n  - id: a\n    metric: distance_7d_km\n'
+                          '    warn: "> 60"\n'}, "r.yaml",
+        ["{dir}/r.yaml:8:9: rules[2].id: rule id 'a' is already defined at {dir}/r.yaml:2"]),
+    "duplicate id across an include": (
+        {"r.yaml": "include: [team.yaml]\n" + HEAD + '    warn: "> 50"\n',
+         "team.yaml": HEAD + '    warn: "> 70"\n'}, "r.yaml",
+        ["{dir}/team.yaml:2:9: rules[0].id: rule id 'a' is already defined at {dir}/r.yaml:3"]),
+    "template error": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n    summary: "{{ value | nosuchfilter }}"\n'},
+        "r.yaml",
+        ["{dir}/r.yaml:5:14: rules[0].summary: template error: No filter named "
+         "'nosuchfilter'."]),
+    "template with an unknown variable": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n    summary: "{{ valu }} km"\n'}, "r.yaml",
+        ["{dir}/r.yaml:5:14: rules[0].summary: template error: 'valu' is undefined"]),
+    "bad YAML indentation": (
+        {"r.yaml": HEAD + '   warn: "> 50"\n'}, "r.yaml",
+        ["{dir}/r.yaml:4:4: invalid YAML: bad indentation (expected <block end>, but found "
+         "'<block mapping start>')"]),
+    "unknown metric in when": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n    when:\n      all: ["rest_day_7d <= 3"]\n'},
+        "r.yaml",
+        [f"{{dir}}/r.yaml:6:13: rules[0].when.all[0]: unknown metric 'rest_day_7d'; did you "
+         f"mean 'rest_days_7d'? valid metrics: {VALID}"]),
+    "outside with its ends swapped": (
+        {"r.yaml": 'rules:\n  - id: a\n    metric: gct_balance_left_pct\n'
+                   '    info: "outside 52..48"\n'}, "r.yaml",
+        ["{dir}/r.yaml:4:11: rules[0].info: outside A..B needs A below B, got 'outside 52..48'"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN), ids=list(BROKEN))
+def test_broken_rules_files_give_exact_error_lines(tmp_path: Path, case: str) -> None:
+    files, load, expected = BROKEN[case]
+    for name, body in files.items():
+        (tmp_path / name).write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_rules([tmp_path / load])
+    folder = str(tmp_path.resolve())
+    assert caught.value.errors == [line.format(dir=folder) for line in expected]
+
+
+def test_every_error_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        HEAD + '    warn: "=> 50"\n    cooldown: soon\n  - id: b\n    metric: nope\n'
+               '    info: "< 1"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_rules([tmp_path / "r.yaml"])
+    assert [line.split(": ")[0].rsplit(":", 2)[1:] for line in caught.value.errors] == [
+        ["4", "11"], ["5", "15"], ["7", "13"]]
+
+
+def test_includes_are_read_relative_to_the_including_file(tmp_path: Path) -> None:
+    (tmp_path / "team").mkdir()
+    (tmp_path / "main.yaml").write_text("include: [team/extra.yaml]\n" + HEAD +
+                                        '    warn: "> 50"\n', encoding="utf-8")
+    (tmp_path / "team" / "extra.yaml").write_text(
+        'rules:\n  - id: b\n    metric: rest_days_7d\n    info: "< 1"\n', encoding="utf-8")
+    rule_set = load_rules([tmp_path / "main.yaml"])
+    assert [r.id for r in rule_set.rules] == ["a", "b"]
+    assert (tmp_path / "team" / "extra.yaml").resolve() in rule_set.files
+
+
+def _rule(**fields: object) -> Rule:
+    return Rule.model_validate({"id": "r", "metric": "distance_7d_km", "warn": "> 50", **fields})
+
+
+def _judge(rule: Rule, value: float | None, others: dict[str, float | None]) -> str | None:
+    history = History(date(2026, 11, 22), ())
+    object.__setattr__(history, "_dates", [date(2026, 1, 1)])  # as if a year of history
+    metrics = {name: MetricResult(v) for name, v in others.items()}
+    return judge(rule, "ana", history, MetricResult(value), None, metrics).severity
+
+
+def test_when_all_and_any_gate_a_rule_and_never_pass_on_null() -> None:
+    rule = _rule(when={"all": ["rest_days_7d <= 3"],
+                       "any": ["strength_sessions_7d < 1", "monotony_7d > 2"]})
+    assert _judge(rule, 60, {"rest_days_7d": 2, "strength_sessions_7d": 0}) == "warn"
+    assert _judge(rule, 60, {"rest_days_7d": 2, "strength_sessions_7d": 2,
+                             "monotony_7d": 2.5}) == "warn"
+    assert _judge(rule, 60, {"rest_days_7d": 4, "strength_sessions_7d": 0}) is None
+    assert _judge(rule, 60, {"rest_days_7d": 2, "strength_sessions_7d": 2,
+                             "monotony_7d": 1.2}) is None
+    assert _judge(rule, 60, {"rest_days_7d": None, "strength_sessions_7d": 0}) is None
+    assert _judge(rule, None, {"rest_days_7d": 2, "strength_sessions_7d": 0}) is None
+
+
+def test_outside_fires_on_either_side_and_names_the_nearer_end() -> None:
+    rule = Rule.model_validate({"id": "g", "metric": "gct_balance_left_pct",
+                                "info": "outside 47.8..52.2"})
+    history = History(date(2026, 11, 22), ())
+    object.__setattr__(history, "_dates", [date(2026, 1, 1)])
+    for value, severity, bound in ((53.0, "info", 52.2), (47.0, "info", 47.8),
+                                   (50.0, None, None), (52.2, None, None)):
+        finding = judge(rule, "ana", history, MetricResult(value), None, {})
+        assert (finding.severity, finding.threshold) == (severity, bound)
+    assert str(rule.info) == "outside 47.8..52.2"
+
+
+def test_overrides_change_thresholds_per_athlete() -> None:
+    rule = _rule(critical="> 80")
+    assert {s: str(c) for s, c in rule.thresholds({"warn": "> 40"}).items()} == {
+        "warn": "> 40", "critical": "> 80"}
+    assert list(rule.thresholds({"warn": False})) == ["critical"]
+
+
+def test_a_rule_can_name_its_channels(tmp_path: Path) -> None:
+    config = ServiceConfig.model_validate({
+        "notify": {"email": {"host": "127.0.0.1", "sender": "sg@example.com",
+                             "to": ["coach@example.com"]},
+                   "webhooks": [{"url": "http://127.0.0.1:9/hook", "secret": "whsec_x"}]}})
+    everything = [t.channel for t in targets_for(config, "ana", "firing")]
+    assert everything[0] == "email" and everything[1].startswith("webhook:")
+    assert [t.channel for t in targets_for(config, "ana", "firing", ["webhook"])] == \
+        everything[1:]
+    assert [t.channel for t in targets_for(config, "ana", "firing", ["email"])] == ["email"]
+    assert isinstance(config.notify.webhooks[0], WebhookConfig)
+    with pytest.raises(ValueError, match="channels"):
+        _rule(channels=["sms"])
