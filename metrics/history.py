@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +44,7 @@ class ActivityPoint:
     speed_last_fifth_mps: float | None = None
     gct_balance_left_pct: float | None = None
     rpe: float | None = None  # session perceived effort, Borg CR10 (0-10)
+    sport: str | None = None  # the FIT sport name (or raw code), for rules with `sports`
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,12 @@ class History:
         """Activities whose local day lies in first..last, both included."""
         return list(self.points[bisect_left(self._dates, first):bisect_right(self._dates, last)])
 
+    def counting_as_runs(self, sports: Iterable[str]) -> History:
+        """The same history where activities of these sports, and only those, are the runs."""
+        wanted = set(sports)
+        return History(self.as_of, tuple(replace(p, is_run=p.sport in wanted)
+                                         for p in self.points))
+
     def runs_between(self, first: date, last: date) -> list[ActivityPoint]:
         return [p for p in self.between(first, last) if p.is_run]
 
@@ -114,7 +121,7 @@ _POINT_COLUMNS = (
     Activity.is_strength, Activity.timer_s, Activity.steady_cadence_spm,
     Activity.steady_speed_mps, Activity.cadence_first_fifth_spm, Activity.cadence_last_fifth_spm,
     Activity.speed_first_fifth_mps, Activity.speed_last_fifth_mps,
-    Activity.gct_balance_left_pct, Activity.rpe,
+    Activity.gct_balance_left_pct, Activity.rpe, Activity.sport,
 )
 
 

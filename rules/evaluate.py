@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.schema import ServiceConfig
-from metrics import CATALOGUE, History, MetricResult, athlete_metrics, load_history
+from metrics import CATALOGUE, History, MetricResult, athlete_metrics, compute_all, load_history
 from rules.loader import TEMPLATE_ENV, RuleSet, render_summary
 from rules.schema import SEVERITIES, SEVERITY_LABEL, Rule
 from store import Activity, Alert, Athlete, Store
@@ -222,11 +222,19 @@ def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
                      rule_id: str | None = None) -> None:
     timezone_name = config.timezone_for(athlete_id)
     day = as_of or local_today(timezone_name, now)
-    history, metrics = athlete_metrics(session, athlete_id, timezone_name, day)
+    default_history, default_metrics = athlete_metrics(session, athlete_id, timezone_name, day)
+    by_sports: dict[frozenset[str], tuple[History, dict[str, MetricResult]]] = {}
     athlete_cfg = config.athlete(athlete_id)
     for rule in rule_set.rules:
         if not rule.applies_to(athlete_id) or rule_id not in (None, rule.id):
             continue
+        history, metrics = default_history, default_metrics
+        if rule.sports is not None:  # other sports count as the runs: metrics of their own
+            key = frozenset(rule.sports)
+            if key not in by_sports:
+                counted = default_history.counting_as_runs(key)
+                by_sports[key] = counted, compute_all(counted)
+            history, metrics = by_sports[key]
         overrides = athlete_cfg.overrides.get(rule.id) if athlete_cfg else None
         finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides, metrics)
         report.findings.append(finding)
@@ -311,6 +319,8 @@ def explain_rule(session: Session, config: ServiceConfig, rule: Rule, athlete_id
     days would have seen it (later activities ignored), with the severity reached."""
     timezone_name = config.timezone_for(athlete_id)
     full = load_history(session, athlete_id, timezone_name, as_of)
+    if rule.sports is not None:
+        full = full.counting_as_runs(rule.sports)
     athlete_cfg = config.athlete(athlete_id)
     overrides = athlete_cfg.overrides.get(rule.id) if athlete_cfg else None
     needed = [rule.metric, *(rule.when.metrics if rule.when else [])]

@@ -143,6 +143,8 @@ class Rule(BaseModel):
     min_history: Duration = timedelta(0)
     athletes: list[str] | None = None
     when: When | None = None
+    # the FIT sports whose activities count as runs for this rule's metrics (default: running)
+    sports: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
     channels: list[Literal["email", "webhook", "file"]] | None = None
     enabled: bool = True
 

@@ -223,7 +223,7 @@ def test_every_metric_states_its_formula_or_source() -> None:
 
 
 def _row(activity_id: int, start_utc: datetime, km: float) -> tuple[object, ...]:
-    return (activity_id, start_utc, km * 1000, True, False, km * 360, *([None] * 8))
+    return (activity_id, start_utc, km * 1000, True, False, km * 360, *([None] * 8), "running")
 
 
 def test_a_run_at_2330_local_belongs_to_that_local_day() -> None:

@@ -194,3 +194,22 @@ def test_evaluating_the_past_does_not_resolve_a_current_alert(store: Store,
     run_evaluation(store, config)
     run_evaluation(store, config, as_of=TODAY - timedelta(days=10))
     assert fired(store)["single_run_spike"].resolved_at is None
+
+
+def test_a_rule_can_count_other_sports_as_runs(store: Store, config: ServiceConfig,
+                                               tmp_path: Path) -> None:
+    store_plan(store, weekly_plan(TODAY, 3, [5.0, 5.0]))  # 10 km of running a week
+    with store.session() as session:
+        source = SourceFile(sha256=uuid.uuid4().hex, athlete_id="ana", original_name="hike.fit",
+                            size_bytes=1, status="ingested")
+        session.add(Activity(athlete_id="ana", source_file=source, sport="hiking",
+                             is_run=False, start_utc=NOW - timedelta(days=1),
+                             distance_m=25_000, timer_s=6 * 3600))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: on_foot\n    metric: distance_7d_km\n    warn: \"> 30\"\n"
+        "    sports: [running, hiking]\n  - id: running_only\n    metric: distance_7d_km\n"
+        "    warn: \"> 30\"\n", encoding="utf-8")
+    report = run_evaluation(store, config, rules=[rules])
+    values = {f.rule.id: (f.value, f.severity) for f in report.findings}
+    assert values == {"on_foot": (35.0, "warn"), "running_only": (10.0, None)}
