@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +18,26 @@ import service
 from ingest.synthetic import weekly_plan, write_plan
 
 SERVICE = [sys.executable, "-c", "import sys, service; sys.exit(service.main())"]
+
+
+@contextmanager
+def running_service(config: Path) -> Iterator[subprocess.Popen[str]]:
+    """`strideguard run` in a child process, killed on the way out if a test left it running."""
+    process = subprocess.Popen([*SERVICE, "--config", str(config), "run"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def stop(process: subprocess.Popen[str], stop_signal: int = signal.SIGTERM) -> str:
+    """Signal the service, wait for it, and return its log (stderr)."""
+    process.send_signal(stop_signal)
+    _out, err = process.communicate(timeout=30)
+    return err
 
 
 def wait_for(condition, timeout_s: float) -> bool:
@@ -33,9 +55,7 @@ def test_run_ingests_dropped_files_and_stops_cleanly_on_signal(
     config = tmp_path / "strideguard.yaml"
     config.write_text("schedule:\n  scan_interval: 1s\n  dispatch_interval: 1s\n"
                       "ingest:\n  stability: 0s\n", encoding="utf-8")
-    process = subprocess.Popen([*SERVICE, "--config", str(config), "run"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with running_service(config) as process:
         inbox = tmp_path / "data" / "inbox"
         assert wait_for(inbox.is_dir, 20), "the service never created its inbox"
         today = datetime.now(UTC).date()
@@ -45,12 +65,7 @@ def test_run_ingests_dropped_files_and_stops_cleanly_on_signal(
         assert wait_for(lambda: len(list(archive.rglob("*.fit"))) == 25, 60)
         mail_dir = tmp_path / "data" / "mail"
         assert wait_for(lambda: any(mail_dir.glob("*.eml")), 30)
-        process.send_signal(stop_signal)
-        _out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        err = stop(process, stop_signal)
     assert process.returncode == 0, err
     assert "stopped" in err
     assert not list(inbox.rglob("*.fit"))
@@ -86,14 +101,12 @@ def test_run_takes_edited_rules_without_a_restart_and_keeps_them_over_a_broken_e
     config = tmp_path / "strideguard.yaml"
     config.write_text("rules: rules.yaml\nschedule:\n  scan_interval: 1s\n"
                       "  dispatch_interval: 1s\ningest:\n  stability: 0s\n", encoding="utf-8")
-    process = subprocess.Popen([*SERVICE, "--config", str(config), "run"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     mail_dir = tmp_path / "data" / "mail"
 
     def mails_about(rule_id: str) -> int:
         return sum(rule_id in p.read_text(encoding="utf-8") for p in mail_dir.glob("*.eml"))
 
-    try:
+    with running_service(config) as process:
         inbox = tmp_path / "data" / "inbox"
         assert wait_for(inbox.is_dir, 20), "the service never created its inbox"
         write_plan(weekly_plan(datetime.now(UTC).date(), 5, [5.0, 6.0, 8.0], final_run_km=17.0),
@@ -114,12 +127,7 @@ def test_run_takes_edited_rules_without_a_restart_and_keeps_them_over_a_broken_e
         rules.write_text(SPIKE_RULE.format(rule_id="spike_c", threshold="> 1.1"),
                          encoding="utf-8")  # fixed: taken at once
         assert wait_for(lambda: mails_about("spike_c") == 1, 30)
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        err = stop(process)
     assert process.returncode == 0, err
     assert "the edited rules are invalid; keeping the 1 rules loaded before" in err
     assert f"{rules}:4:11: rules[0].warn: expected" in err
