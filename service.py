@@ -345,9 +345,11 @@ def run_service(app: App) -> int:
     def rules_job() -> None:
         # an edited rules file is taken into use, and evaluated at once, without a restart
         with evaluation_lock:
-            if app.reload_rules():
+            reloaded = app.reload_rules()
+            if reloaded:
                 app.evaluate()
-        app.dispatch()
+        if reloaded:
+            app.dispatch()
 
     watcher = InboxWatcher(app.config.inbox, trigger.poke, app.config.ingest.watch,
                            exclude=(app.config.archive, app.config.quarantine),

@@ -110,6 +110,9 @@ def chained_file_problems(data: bytes) -> list[str]:
             problems.append(f"CRC mismatch in the {_ordinal(position)} FIT file of the chain "
                             f"(stored 0x{stored_crc:04x}): it was damaged")
         offset, position = end + FIT_CRC_BYTES, position + 1
+    if 0 < offset < len(data) and not problems and len(data) - offset < FIT_HEADER_MIN_BYTES:
+        problems.append(f"{len(data) - offset} bytes after the {_ordinal(position - 1)} FIT "
+                        "file of the chain are not a FIT file")
     return problems
 
 

@@ -450,6 +450,10 @@ def _store_parsed(store: Store, settings: IngestSettings, job: _Job,
     with store.session() as session:
         source, duplicate_of = _source_and_duplicate(
             session, job.sha256, summary if status == "ingested" else None)
+        if source is not None and source.status != "quarantined":
+            # stored by another process since our lookup: counted once, its row left as it is
+            job.known = source
+            return _known_outcome(settings, job)
         if source is None:
             source = SourceFile(sha256=job.sha256, athlete_id=item.athlete_id,
                                 original_name=item.name, size_bytes=size_bytes, status=status)

@@ -30,7 +30,10 @@ class DailySeries:
     first_day: date
     run_km: Floats
     run_moving_min: Floats
-    run_srpe: Floats  # RPE × minutes; NaN on a day with a run that has no RPE (unknown load)
+    # RPE × minutes; NaN on a day with a run that has no RPE: an unknown load, not a zero. A
+    # window holding such a day gives null, and so does every later day of an exponentially
+    # weighted metric: session-RPE metrics need RPE on every run.
+    run_srpe: Floats
     run_count: NDArray[np.int64]
     strength_count: NDArray[np.int64]
 
@@ -68,7 +71,7 @@ def daily_series(history: History) -> DailySeries | None:
         run_count[index] += 1
         run_km[index] += point.distance_km
         run_min[index] += point.moving_min
-        # a run without RPE makes the day's sRPE unknown, not zero (NaN spreads to the windows)
+        # a run without RPE makes the day's sRPE unknown, not zero
         run_srpe[index] += np.nan if point.rpe is None else point.rpe * point.moving_min
     return DailySeries(first_day, run_km, run_min, run_srpe, run_count, strength_count)
 

@@ -46,7 +46,12 @@ def targets_for(config: ServiceConfig, athlete_id: str, kind: str,
     targets = _configured_targets(config, athlete_id, kind)
     if channels is None:
         return targets
-    return [t for t in targets if t.channel.split(":", 1)[0] in channels]
+    chosen = [t for t in targets if t.channel.split(":", 1)[0] in channels]
+    if kind == "firing" and not any(t.channel == FILE_CHANNEL for t in chosen) and (
+            FILE_CHANNEL in channels or not chosen):
+        # asked for, or the rule's channels are not configured: an .eml file, never nothing
+        chosen.append(Target(FILE_CHANNEL))
+    return chosen
 
 
 def _configured_targets(config: ServiceConfig, athlete_id: str, kind: str) -> list[Target]:

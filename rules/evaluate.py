@@ -61,14 +61,19 @@ def local_today(timezone_name: str, now: datetime) -> date:
     return now.astimezone(ZoneInfo(timezone_name)).date()
 
 
+def has_min_history(rule: Rule, history: History) -> bool:
+    """The athlete's history reaches back the rule's `min_history` (as_of included)."""
+    return (history.first_date is not None
+            and history.as_of - history.first_date >= rule.min_history - timedelta(days=1))
+
+
 def judge(rule: Rule, athlete_id: str, history: History, result: MetricResult,
           overrides: dict[str, Any] | None,
           metrics: Mapping[str, MetricResult] | None = None) -> Finding:
     """The highest severity whose condition holds; never fires on a null metric, before
     `min_history`, or when the rule's `when` conditions (on other metrics) do not hold."""
     reached: tuple[str, float, str] | None = None
-    enough_history = (history.first_date is not None and
-                      history.as_of - history.first_date >= rule.min_history - timedelta(days=1))
+    enough_history = has_min_history(rule, history)
     when_holds = rule.when is None or rule.when.holds(
         {name: r.value for name, r in (metrics or {}).items()})
     if result.value is not None and enough_history and when_holds:
@@ -332,7 +337,7 @@ def explain_rule(session: Session, config: ServiceConfig, rule: Rule, athlete_id
         finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides, metrics)
         when_holds = rule.when is None or rule.when.holds(
             {name: r.value for name, r in metrics.items()})
-        threshold_holds = finding.value is not None and any(
+        threshold_holds = has_min_history(rule, history) and finding.value is not None and any(
             c.holds(finding.value) for c in rule.thresholds(overrides).values())
         verdicts.append(DayVerdict(day, finding.value, finding.severity,
                                    threshold_holds and not when_holds))

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from config.loader import ConfigError, format_key_path, load_yaml_tree, node_position, validate_tree
@@ -83,7 +83,7 @@ def _check_rules_against(tree: object, path: Path, rules_file: RulesFile,
             try:
                 TEMPLATE_ENV.from_string(rule.summary).render(
                     **{**SAMPLE_CONTEXT, "detail": _AnyDetail()})
-            except TemplateError as exc:
+            except Exception as exc:  # a sandbox error, or e.g. a TypeError from `value + 'x'`
                 line, col = node_position(tree, ("rules", index, "summary"))
                 errors.append(f"{path}:{line}:{col}: "
                               f"{format_key_path(('rules', index, 'summary'))}: "
@@ -106,95 +106,120 @@ def _error_at(tree: object, path: Path, loc: tuple[str | int, ...], problem: str
     return f"{path}:{line}:{col}: {format_key_path(loc)}: {problem}"
 
 
-def _read_rules_file(path: Path, advice: AdviceLibrary, chain: tuple[Path, ...],
-                     errors: list[str], found: list[tuple[Path, object, RulesFile]]) -> None:
-    """Validate one file, then the files it includes (depth first, in order); collect errors.
+@dataclass
+class _Reading:
+    """One load of the rules: what was read, its stamps (taken before reading), its errors."""
 
-    `chain` holds the files that include this one, to name an include cycle.
-    """
-    try:
-        tree = load_yaml_tree(path)
-        rules_file = validate_tree(RulesFile, tree, path)
-    except ConfigError as exc:
-        errors.extend(exc.errors)
-        return
-    errors.extend(_check_rules_against(tree, path, rules_file, advice))
-    found.append((path, tree, rules_file))
-    for index, name in enumerate(rules_file.include):
-        included = (path.parent / name).resolve()
-        loc: tuple[str | int, ...] = ("include", index)
-        if included in (*chain, path):
-            loop = (*chain, path)
-            cycle = " -> ".join(str(p) for p in (*loop[loop.index(included):], included))
-            errors.append(_error_at(tree, path, loc, f"include cycle: {cycle}"))
-        elif not included.is_file():
-            errors.append(_error_at(tree, path, loc, f"included file not found: {included}"))
-        else:
-            _read_rules_file(included, advice, (*chain, path), errors, found)
+    advice: AdviceLibrary
+    errors: list[str]
+    found: list[tuple[Path, object, RulesFile]]
+    stamps: list[tuple[str, int, int]]
+
+    def read(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
+        """Validate one file, then the files it includes (depth first, in order).
+
+        `chain` holds the files that include this one, to name an include cycle; a file
+        included twice by different files (a diamond) is read once.
+        """
+        if any(path == done for done, _, _ in self.found):
+            return
+        self.stamps.extend(file_stamps([path]))  # before reading: a later edit is a change
+        try:
+            tree = load_yaml_tree(path)
+            rules_file = validate_tree(RulesFile, tree, path)
+        except ConfigError as exc:
+            self.errors.extend(exc.errors)
+            return
+        self.errors.extend(_check_rules_against(tree, path, rules_file, self.advice))
+        self.found.append((path, tree, rules_file))
+        for index, name in enumerate(rules_file.include):
+            included = (path.parent / name).resolve()
+            loc: tuple[str | int, ...] = ("include", index)
+            if included in (*chain, path):
+                loop = (*chain, path)
+                cycle = " -> ".join(str(p) for p in (*loop[loop.index(included):], included))
+                self.errors.append(_error_at(tree, path, loc, f"include cycle: {cycle}"))
+            elif not included.is_file():
+                self.stamps.extend(file_stamps([included]))  # its creation is a change
+                self.errors.append(_error_at(tree, path, loc,
+                                             f"included file not found: {included}"))
+            else:
+                self.read(included, (*chain, path))
+
+
+class RulesLoadError(ConfigError):
+    """Invalid rules; `stamps` covers every file the load looked at, to notice their fix."""
+
+    def __init__(self, errors: list[str], stamps: Stamps) -> None:
+        super().__init__(errors)
+        self.stamps = stamps
 
 
 def load_rules(paths: list[Path] | None = None, advice_path: Path | None = None) -> RuleSet:
     """Validate every rules file (the shipped one when none is given) and the files they
     include; all errors at once, each as `file:line:col: key.path: problem`."""
     rule_paths = [Path(p).resolve() for p in paths] if paths else [SHIPPED_RULES]
+    beside = rule_paths[0].parent / "advice.yaml"
     if advice_path is None:
-        beside = rule_paths[0].parent / "advice.yaml"
         advice_path = beside if beside.is_file() else SHIPPED_ADVICE
-    # stamped before reading: an edit made while we read is seen as a change next time
-    stamps_before = file_stamps([*rule_paths, advice_path])
-    advice = load_advice(advice_path)
-    errors: list[str] = []
-    found: list[tuple[Path, object, RulesFile]] = []
+    # an advice.yaml created beside the rules later is a change too
+    stamps = list(file_stamps(dict.fromkeys([advice_path, beside])))
+    try:
+        advice = load_advice(advice_path)
+    except ConfigError as exc:
+        raise RulesLoadError(exc.errors, tuple(stamps)) from exc
+    reading = _Reading(advice, [], [], stamps)
     for path in rule_paths:
-        _read_rules_file(path, advice, (), errors, found)
+        reading.read(path)
     rules: list[Rule] = []
     seen: dict[str, str] = {}  # rule id -> file:line where it was first defined
-    for path, tree, rules_file in found:
+    for path, tree, rules_file in reading.found:
         for index, rule in enumerate(rules_file.rules):
             loc = ("rules", index, "id")
             if rule.id in seen:
-                errors.append(_error_at(tree, path, loc, f"rule id {rule.id!r} is already "
-                                                         f"defined at {seen[rule.id]}"))
+                reading.errors.append(_error_at(tree, path, loc, f"rule id {rule.id!r} is "
+                                                                 f"already defined at "
+                                                                 f"{seen[rule.id]}"))
                 continue
             seen[rule.id] = f"{path}:{node_position(tree, loc)[0]}"
             rules.append(rule)
-    if errors:
-        raise ConfigError(errors)
-    files = tuple(dict.fromkeys([*(path for path, _, _ in found), advice_path]))
-    stamped = {path for path, _, _ in stamps_before}
-    included = file_stamps(p for p in files if str(p) not in stamped)
-    return RuleSet(tuple(rules), advice, files, stamps_before + included)
+    if reading.errors:
+        raise RulesLoadError(reading.errors, tuple(stamps))
+    files = tuple(dict.fromkeys([*(path for path, _, _ in reading.found), advice_path]))
+    return RuleSet(tuple(rules), advice, files, tuple(stamps))
 
 
 class RulesReloader:
     """Picks up edits to the rules files (and the files they include) without a restart.
 
     A file that fails validation is logged, line by line, and the last good rules stay in
-    force; the same broken state is reported once, not on every check.
+    force; the same broken state is reported once, not on every check. After a failed load,
+    every file that load looked at is watched too, so fixing a newly included file counts.
     """
 
     def __init__(self, rule_set: RuleSet, paths: list[Path] | None,
                  advice_path: Path | None = None) -> None:
         self.rule_set = rule_set
         self._paths, self._advice_path = paths, advice_path
-        self._failed: Stamps | None = None
+        self._watched: Stamps = rule_set.stamps
 
     def refresh(self) -> bool:
-        """Reload if any file changed; True when new rules are now in force."""
-        stamps = file_stamps(Path(path) for path, _, _ in self.rule_set.stamps)
-        if stamps == self.rule_set.stamps or stamps == self._failed:
+        """Reload if any watched file changed; True when new rules are now in force."""
+        current = file_stamps(Path(path) for path, _, _ in self._watched)
+        if current == self._watched:
             return False
         try:
             fresh = load_rules(self._paths, self._advice_path)
-        except ConfigError as exc:
-            self._failed = stamps
+        except RulesLoadError as exc:
+            known = {path for path, _, _ in exc.stamps}
+            self._watched = exc.stamps + tuple(s for s in self.rule_set.stamps
+                                               if s[0] not in known)
             log.error("the edited rules are invalid; keeping the %d rules loaded before:",
                       len(self.rule_set.rules))
             for line in exc.errors:
                 log.error("%s", line)
             return False
-        self._failed = None
-        self.rule_set = fresh
+        self.rule_set, self._watched = fresh, fresh.stamps
         log.info("rules reloaded: %d rules from %s", len(fresh.rules),
                  ", ".join(str(p) for p in fresh.files))
         return True

@@ -37,8 +37,8 @@ class Condition:
     high: float | None = None  # the upper end of `outside A..B`
 
     def holds(self, value: float) -> bool:
-        if self.op == "outside":
-            return value < self.threshold or value > (self.high or self.threshold)
+        if self.op == "outside" and self.high is not None:
+            return value < self.threshold or value > self.high
         return _OPERATORS[self.op](value, self.threshold)
 
     def bound(self, value: float) -> float:

@@ -81,6 +81,8 @@ def test_damage_in_a_chained_file_is_named() -> None:
         f"{int.from_bytes(damaged[-2:], 'little'):04x}): it was damaged"]
     assert "cut short" in chained_file_problems(run + settings[:-5])[0]
     assert "are not a FIT file" in chained_file_problems(run + b"x" * 20)[0]
+    assert chained_file_problems(run + settings[:10]) == [
+        "10 bytes after the 1st FIT file of the chain are not a FIT file"]
 
 
 def test_a_damaged_chained_file_keeps_the_run_and_says_so() -> None:

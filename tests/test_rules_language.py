@@ -13,7 +13,7 @@ from metrics import CATALOGUE, History
 from metrics.result import MetricResult
 from notify.outbox import targets_for
 from rules.evaluate import judge
-from rules.loader import load_rules
+from rules.loader import RulesReloader, load_rules
 from rules.schema import Rule
 
 HEAD = "rules:\n  - id: a\n    metric: distance_7d_km\n"
@@ -68,6 +68,10 @@ BROKEN: dict[str, tuple[dict[str, str], str, list[str]]] = {
     "template with an unknown variable": (
         {"r.yaml": HEAD + '    warn: "> 50"\n    summary: "{{ valu }} km"\n'}, "r.yaml",
         ["{dir}/r.yaml:5:14: rules[0].summary: template error: 'valu' is undefined"]),
+    "template failing when rendered": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n    summary: "{{ value + \'x\' }}"\n'}, "r.yaml",
+        ["{dir}/r.yaml:5:14: rules[0].summary: template error: unsupported operand type(s) "
+         "for +: 'float' and 'str'"]),
     "bad YAML indentation": (
         {"r.yaml": HEAD + '   warn: "> 50"\n'}, "r.yaml",
         ["{dir}/r.yaml:4:4: invalid YAML: bad indentation (expected <block end>, but found "
@@ -150,6 +154,9 @@ def test_outside_fires_on_either_side_and_names_the_nearer_end() -> None:
         finding = judge(rule, "ana", history, MetricResult(value), None, {})
         assert (finding.severity, finding.threshold) == (severity, bound)
     assert str(rule.info) == "outside 47.8..52.2"
+    up_to_zero = Rule.model_validate({"id": "z", "metric": "tsb", "info": "outside -5..0"})
+    assert up_to_zero.info is not None
+    assert [up_to_zero.info.holds(v) for v in (-6, -3, 0, 0.5)] == [True, False, False, True]
 
 
 def test_overrides_change_thresholds_per_athlete() -> None:
@@ -169,6 +176,54 @@ def test_a_rule_can_name_its_channels(tmp_path: Path) -> None:
     assert [t.channel for t in targets_for(config, "ana", "firing", ["webhook"])] == \
         everything[1:]
     assert [t.channel for t in targets_for(config, "ana", "firing", ["email"])] == ["email"]
+    assert [t.channel for t in targets_for(config, "ana", "firing", ["file"])] == ["file"]
+    email_only = ServiceConfig.model_validate({"notify": {"email": {
+        "host": "127.0.0.1", "sender": "sg@example.com", "to": ["coach@example.com"]}}})
+    # a rule's channels that are not configured: the alert becomes an .eml file, not nothing
+    assert [t.channel for t in targets_for(email_only, "ana", "firing", ["webhook"])] == ["file"]
+    assert targets_for(email_only, "ana", "resolved", ["webhook"]) == []
     assert isinstance(config.notify.webhooks[0], WebhookConfig)
     with pytest.raises(ValueError, match="channels"):
         _rule(channels=["sms"])
+
+
+def test_a_file_included_twice_is_read_once(tmp_path: Path) -> None:
+    shared = 'rules:\n  - id: streak\n    metric: consecutive_run_days\n    warn: ">= 7"\n'
+    (tmp_path / "shared.yaml").write_text(shared, encoding="utf-8")
+    for name in ("b.yaml", "c.yaml"):
+        (tmp_path / name).write_text("include: [shared.yaml]\n", encoding="utf-8")
+    (tmp_path / "a.yaml").write_text("include: [b.yaml, c.yaml]\n", encoding="utf-8")
+    assert [r.id for r in load_rules([tmp_path / "a.yaml"]).rules] == ["streak"]
+
+
+def _write(path: Path, text: str) -> None:
+    """Edit a file the way a coach's editor would: the whole text, in UTF-8."""
+    path.write_text(text, encoding="utf-8")
+
+
+def test_the_reloader_keeps_good_rules_and_notices_the_fix_of_a_new_include(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    main = tmp_path / "rules.yaml"
+    _write(main, HEAD + '    warn: "> 50"\n')
+    reloader = RulesReloader(load_rules([main]), [main])
+    assert reloader.refresh() is False  # nothing changed
+
+    _write(main, "include: [team.yaml]\n" + HEAD + '    warn: "> 50"\n')
+    _write(tmp_path / "team.yaml", 'rules:\n  - id: b\n    metric: nope\n    info: "< 1"\n')
+    assert reloader.refresh() is False
+    assert [r.id for r in reloader.rule_set.rules] == ["a"]  # the last good rules stay
+    assert sum("rules[0].metric: unknown metric 'nope'" in r.message
+               for r in caplog.records) == 1
+    assert reloader.refresh() is False  # the same broken state is not reported again
+    assert sum("unknown metric 'nope'" in r.message for r in caplog.records) == 1
+
+    _write(tmp_path / "team.yaml",
+           'rules:\n  - id: b\n    metric: rest_days_7d\n    info: "< 1"\n')
+    assert reloader.refresh() is True  # only the included file changed
+    assert [r.id for r in reloader.rule_set.rules] == ["a", "b"]
+
+    # an advice.yaml created beside the rules later is taken into use
+    advice = (Path(__file__).parents[1] / "config" / "advice.yaml").read_text(encoding="utf-8")
+    _write(tmp_path / "advice.yaml", advice.replace("Rest or an easy week", "Ease off"))
+    assert reloader.refresh() is True
+    assert reloader.rule_set.advice.advice["rest"].title == "Ease off"
