@@ -172,3 +172,16 @@ def test_rule_author_tools_evaluate_one_rule_and_explain_it(
     assert "fires at warn > 1.1, critical > 2" in out
     assert (today - timedelta(days=7)).isoformat() in out and today.isoformat() in out
     assert "critical" in out.splitlines()[-2] and "big spike" in out
+
+
+def test_the_service_refuses_to_start_on_a_bad_rules_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - id: a\n    metric: distance_7d_km\n    warn: \"=> 50\"\n",
+                     encoding="utf-8")
+    config = tmp_path / "strideguard.yaml"
+    config.write_text("rules: rules.yaml\n", encoding="utf-8")
+    for command in (["run"], ["run", "--once"]):
+        assert service.main(["--config", str(config), *command]) == service.EXIT_CONFIG
+        assert f"{rules}:4:11: rules[0].warn: expected" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()  # nothing was started or created
