@@ -645,7 +645,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     spec = CATALOGUE[rule.metric]
     console = Console()
     console.print(f"[bold]{rule.id}[/bold]: {rule.description}")
-    console.print(f"metric {rule.metric}: {spec.meaning} ({spec.unit}); fires at "
+    console.print(f"metric {rule.metric}: {spec.meaning} ({spec.unit_for(rule.load)}); fires at "
                   f"{_thresholds_text(rule, _overrides(app, rule.id, args.athlete))}"
                   + (f"; only when {_when_text(rule)}" if rule.when else "")
                   + (f"; needs {rule.min_history.days} days of history"

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from metrics import form, load
+from metrics.daily import LOAD_UNITS, LoadKind
 from metrics.history import History
 from metrics.result import MetricResult
 
@@ -28,8 +29,16 @@ class MetricSpec:
     name: str
     unit: str
     meaning: str
-    compute: Callable[[History], MetricResult]
+    compute: Callable[..., MetricResult]  # (history) or, with uses_load, (history, load)
     bands: tuple[Band, ...] = ()
+    uses_load: bool = False  # computed from the daily load, which a rule may choose
+
+    def value(self, history: History, load: LoadKind = "distance") -> MetricResult:
+        return self.compute(history, load) if self.uses_load else self.compute(history)
+
+    def unit_for(self, load: LoadKind = "distance") -> str:
+        """The unit under another daily load: km becomes min or AU (session-RPE)."""
+        return self.unit.replace("km", LOAD_UNITS[load]) if self.uses_load else self.unit
 
     def band(self, value: float | None) -> str:
         """The label of the first band holding value; '' without bands or value."""
@@ -72,21 +81,24 @@ _SPECS = (
                       (2.0, None, "big spike: over twice as long (x2.28, Frandsen 2025)"))),
     MetricSpec("acwr_uncoupled", "ratio",
                "last 7 days' load over the weekly average of the 3 weeks before",
-               load.acwr_uncoupled, _ACWR_UNCOUPLED),
+               load.acwr_uncoupled, _ACWR_UNCOUPLED, uses_load=True),
     MetricSpec("acwr_ewma", "ratio", "7-day over 28-day exponentially weighted daily load",
-               load.acwr_ewma, _ACWR_EWMA),
+               load.acwr_ewma, _ACWR_EWMA, uses_load=True),
     MetricSpec("monotony_7d", "ratio", "daily load's mean over its spread, last 7 days",
                load.monotony_7d,
                _bands((None, 1.5, "varied (below 1.5 is preferable)"),
                       (1.5, 2.0, "monotonous (1.5-2.0)"),
-                      (2.0, None, "very monotonous: over 2.0 (Foster 1998)"))),
-    MetricSpec("strain_7d", "km", "last 7 days' load times its monotony", load.strain_7d),
-    MetricSpec("ctl", "km/day", "fitness: 42-day weighted daily load", load.ctl),
-    MetricSpec("atl", "km/day", "fatigue: 7-day weighted daily load", load.atl),
+                      (2.0, None, "very monotonous: over 2.0 (Foster 1998)")), uses_load=True),
+    MetricSpec("strain_7d", "km", "last 7 days' load times its monotony", load.strain_7d,
+               uses_load=True),
+    MetricSpec("ctl", "km/day", "fitness: 42-day weighted daily load", load.ctl,
+               uses_load=True),
+    MetricSpec("atl", "km/day", "fatigue: 7-day weighted daily load", load.atl,
+               uses_load=True),
     MetricSpec("tsb", "km/day", "form: fitness minus fatigue", load.tsb,
                _bands((5.0, None, "fresh"), (-10.0, 5.0, "neutral"),
                       (-30.0, -10.0, "training hard (-10 to -30)"),
-                      (None, -30.0, "very fatigued: below -30"))),
+                      (None, -30.0, "very fatigued: below -30")), uses_load=True),
     MetricSpec("consecutive_run_days", "days", "run days in a row up to today",
                load.consecutive_run_days,
                _bands((None, 5.0, ""), (6.0, 6.0, "six in a row"),
@@ -143,6 +155,6 @@ _SPECS = (
 CATALOGUE: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
 
 
-def compute_all(history: History) -> dict[str, MetricResult]:
-    """Every catalogue metric for one athlete as of history.as_of."""
-    return {name: spec.compute(history) for name, spec in CATALOGUE.items()}
+def compute_all(history: History, load: LoadKind = "distance") -> dict[str, MetricResult]:
+    """Every catalogue metric for one athlete as of history.as_of (load metrics on `load`)."""
+    return {name: spec.value(history, load) for name, spec in CATALOGUE.items()}

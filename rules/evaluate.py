@@ -112,7 +112,7 @@ def build_payload(finding: Finding, alert_id: str, athlete_name: str | None,
     spec = CATALOGUE[rule.metric]
     context = {
         "athlete": finding.athlete_id, "athlete_name": athlete_name or finding.athlete_id,
-        "value": finding.value, "threshold": finding.threshold, "unit": spec.unit,
+        "value": finding.value, "threshold": finding.threshold, "unit": spec.unit_for(rule.load),
         "metric": rule.metric, "severity": SEVERITY_LABEL.get(finding.severity or "", "info"),
         "as_of": finding.as_of.isoformat(), "detail": finding.result.detail, "rule": rule.id,
     }
@@ -130,7 +130,8 @@ def build_payload(finding: Finding, alert_id: str, athlete_name: str | None,
         "severity": context["severity"],
         "metric": rule.metric,
         "metric_meaning": spec.meaning,
-        "unit": spec.unit,
+        "unit": spec.unit_for(rule.load),
+        "load": rule.load,
         "value": finding.value,
         "threshold": finding.threshold,
         "condition": finding.condition,
@@ -228,18 +229,19 @@ def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
     timezone_name = config.timezone_for(athlete_id)
     day = as_of or local_today(timezone_name, now)
     default_history, default_metrics = athlete_metrics(session, athlete_id, timezone_name, day)
-    by_sports: dict[frozenset[str], tuple[History, dict[str, MetricResult]]] = {}
+    variants: dict[tuple[frozenset[str], str], tuple[History, dict[str, MetricResult]]] = {}
     athlete_cfg = config.athlete(athlete_id)
     for rule in rule_set.rules:
         if not rule.applies_to(athlete_id) or rule_id not in (None, rule.id):
             continue
         history, metrics = default_history, default_metrics
-        if rule.sports is not None:  # other sports count as the runs: metrics of their own
-            key = frozenset(rule.sports)
-            if key not in by_sports:
-                counted = default_history.counting_as_runs(key)
-                by_sports[key] = counted, compute_all(counted)
-            history, metrics = by_sports[key]
+        if rule.sports is not None or rule.load != "distance":  # metrics of their own
+            key = (frozenset(rule.sports or ()), rule.load)
+            if key not in variants:
+                counted = (default_history if rule.sports is None
+                           else default_history.counting_as_runs(rule.sports))
+                variants[key] = counted, compute_all(counted, rule.load)
+            history, metrics = variants[key]
         overrides = athlete_cfg.overrides.get(rule.id) if athlete_cfg else None
         finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides, metrics)
         report.findings.append(finding)
@@ -333,7 +335,8 @@ def explain_rule(session: Session, config: ServiceConfig, rule: Rule, athlete_id
     for back in range(days - 1, -1, -1):
         day = as_of - timedelta(days=back)
         history = History(day, tuple(p for p in full.points if p.local_date <= day))
-        metrics = {name: CATALOGUE[name].compute(history) for name in dict.fromkeys(needed)}
+        metrics = {name: CATALOGUE[name].value(history, rule.load)
+                   for name in dict.fromkeys(needed)}
         finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides, metrics)
         when_holds = rule.when is None or rule.when.holds(
             {name: r.value for name, r in metrics.items()})

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from config.schema import Duration
 from metrics import CATALOGUE
@@ -145,6 +153,9 @@ class Rule(BaseModel):
     when: When | None = None
     # the FIT sports whose activities count as runs for this rule's metrics (default: running)
     sports: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    # the daily load of load metrics (ACWR, monotony, strain, CTL/ATL/TSB): km, moving minutes
+    # or session-RPE (RPE × minutes)
+    load: Literal["distance", "time", "srpe"] = "distance"
     channels: list[Literal["email", "webhook", "file"]] | None = None
     enabled: bool = True
 
@@ -158,6 +169,18 @@ class Rule(BaseModel):
         if self.info is None and self.warn is None and self.critical is None:
             raise ValueError("a rule needs at least one threshold: info, warn or critical")
         return self
+
+    @field_validator("load")
+    @classmethod
+    def _load_needs_a_load_metric(cls, load: str, info: ValidationInfo) -> str:
+        when = info.data.get("when")
+        named = [info.data.get("metric", ""), *(when.metrics if when else [])]
+        if load != "distance" and not any(name in CATALOGUE and CATALOGUE[name].uses_load
+                                          for name in named):
+            load_metrics = ", ".join(n for n, spec in CATALOGUE.items() if spec.uses_load)
+            raise ValueError(f"{load!r} changes only the load metrics ({load_metrics}); "
+                             f"{named[0]} does not use it")
+        return load
 
     def thresholds(self, overrides: dict[str, object] | None = None) -> dict[str, Condition]:
         """Severity -> condition, lowest severity first, with per-athlete overrides applied."""

@@ -60,7 +60,9 @@ def test_ratios_are_scale_free(specs: list[tuple[int, float, float, float]],
         if original[name] is None:
             assert bigger[name] is None, name
         else:
-            assert bigger[name] == pytest.approx(original[name], rel=1e-3, abs=2e-3), name
+            # values are rounded (3 decimals, the change in % to 2): allow one rounding step
+            step = 0.011 if name == "distance_change_7d_pct" else 2e-3
+            assert bigger[name] == pytest.approx(original[name], rel=1e-3, abs=step), name
 
 
 @settings(max_examples=150, deadline=None)

@@ -213,3 +213,20 @@ def test_a_rule_can_count_other_sports_as_runs(store: Store, config: ServiceConf
     report = run_evaluation(store, config, rules=[rules])
     values = {f.rule.id: (f.value, f.severity) for f in report.findings}
     assert values == {"on_foot": (35.0, "warn"), "running_only": (10.0, None)}
+
+
+def test_a_rule_can_take_moving_time_as_the_load(store: Store, config: ServiceConfig,
+                                                 tmp_path: Path) -> None:
+    store_plan(store, weekly_plan(TODAY, 3, [5.0, 6.0, 8.0]))  # at 5:30/km (store_plan)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: by_km\n    metric: strain_7d\n    warn: \"> 50\"\n"
+        "  - id: by_minutes\n    metric: strain_7d\n    warn: \"> 50\"\n    load: time\n",
+        encoding="utf-8")
+    report = run_evaluation(store, config, rules=[rules])
+    found = {f.rule.id: f for f in report.findings}
+    pace_min_per_km = weekly_plan(TODAY, 1, [5.0])[0].pace_s_per_km / 60
+    assert found["by_minutes"].value == pytest.approx(
+        found["by_km"].value * pace_min_per_km, rel=1e-3)
+    assert (found["by_km"].severity, found["by_minutes"].severity) == (None, "warn")
+    assert fired(store)["by_minutes"].payload["unit"] == "min"

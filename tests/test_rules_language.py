@@ -81,6 +81,11 @@ BROKEN: dict[str, tuple[dict[str, str], str, list[str]]] = {
         "r.yaml",
         [f"{{dir}}/r.yaml:6:13: rules[0].when.all[0]: unknown metric 'rest_day_7d'; did you "
          f"mean 'rest_days_7d'? valid metrics: {VALID}"]),
+    "load on a metric that has none": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n    load: time\n'}, "r.yaml",
+        ["{dir}/r.yaml:5:11: rules[0].load: 'time' changes only the load metrics "
+         "(acwr_uncoupled, acwr_ewma, monotony_7d, strain_7d, ctl, atl, tsb); distance_7d_km "
+         "does not use it"]),
     "outside with its ends swapped": (
         {"r.yaml": 'rules:\n  - id: a\n    metric: gct_balance_left_pct\n'
                    '    info: "outside 52..48"\n'}, "r.yaml",
