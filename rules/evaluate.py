@@ -279,6 +279,23 @@ def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
                 enqueue(session, open_alert, "resolved")
             report.transitions.append(Transition("resolved", finding, open_alert.id,
                                                  open_alert.silenced_reason is None))
+    if rule_id is None:
+        _resolve_orphans(session, rule_set, athlete_id, now, enqueue)
+
+
+def _resolve_orphans(session: Session, rule_set: RuleSet, athlete_id: str, now: datetime,
+                     enqueue: Enqueue | None) -> None:
+    """Alerts of a rule that was removed, disabled or narrowed to other athletes resolve:
+    nothing will ever clear them otherwise (webhooks told of the firing hear of it)."""
+    active = [rule.id for rule in rule_set.rules if rule.applies_to(athlete_id)]
+    for orphan in session.scalars(select(Alert).where(
+            Alert.athlete_id == athlete_id, Alert.resolved_at.is_(None),
+            Alert.rule_id.not_in(active))):
+        orphan.resolved_at = now
+        if enqueue and orphan.silenced_reason is None:
+            enqueue(session, orphan, "resolved")
+        log.info("resolved %s for %s: the rule is no longer in force", orphan.rule_id,
+                 athlete_id)
 
 
 def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,

@@ -230,3 +230,18 @@ def test_a_rule_can_take_moving_time_as_the_load(store: Store, config: ServiceCo
         found["by_km"].value * pace_min_per_km, rel=1e-3)
     assert (found["by_km"].severity, found["by_minutes"].severity) == (None, "warn")
     assert fired(store)["by_minutes"].payload["unit"] == "min"
+
+
+def test_an_alert_of_a_removed_rule_resolves(store: Store, config: ServiceConfig,
+                                             tmp_path: Path) -> None:
+    store_plan(store, weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=17.0))
+    run_evaluation(store, config)
+    assert fired(store)["single_run_spike"].resolved_at is None
+    without_it = tmp_path / "rules.yaml"
+    without_it.write_text("rules:\n  - id: streak\n    metric: consecutive_run_days\n"
+                          "    warn: \">= 7\"\n", encoding="utf-8")
+    run_evaluation(store, config, rules=[without_it], now=NOW + timedelta(minutes=5),
+                   dry_run=True)
+    assert fired(store)["single_run_spike"].resolved_at is None  # a dry run changes nothing
+    run_evaluation(store, config, rules=[without_it], now=NOW + timedelta(minutes=5))
+    assert fired(store)["single_run_spike"].resolved_at == NOW + timedelta(minutes=5)
