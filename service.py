@@ -598,6 +598,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "alert_id": t.alert_id, "notified": t.notified,
                 "silenced_reason": t.silenced_reason, "summary": t.summary}
                for t in report.transitions]
+    changes += [{"change": "resolved", "rule": r.rule_id, "athlete": r.athlete_id,
+                 "alert_id": r.alert_id, "notified": True, "silenced_reason": None,
+                 "summary": "the rule is no longer in force"} for r in report.retired]
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "findings": rows, "changes": changes},
                          indent=2))
@@ -657,7 +660,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         value = "null" if verdict.value is None else f"{verdict.value:g}"
         says = verdict.severity or ("- (held back: `when` does not hold)"
                                     if verdict.held_back_by_when else "-")
-        table.add_row(verdict.day.isoformat(), value, spec.band(verdict.value), says)
+        band = spec.band(verdict.value) if rule.load == "distance" or not spec.uses_load else ""
+        table.add_row(verdict.day.isoformat(), value, band, says)
     console.print(table)
     return 0
 

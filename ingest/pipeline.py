@@ -25,7 +25,15 @@ from ingest.decode import DecoderName, check_fit_complete
 from ingest.inbox import InboxFile, free_destination, move_file, scan_inbox
 from ingest.normalise import SERIES_INTERVAL_S, FileSummary, SessionSummary
 from ingest.parse import ParsedFit, parse_fit_safely
-from store import Activity, ActivitySeries, Athlete, SourceFile, Store, utc_now
+from store import (
+    Activity,
+    ActivitySeries,
+    Athlete,
+    SourceFile,
+    Store,
+    serialize_ingest_writes,
+    utc_now,
+)
 
 log = logging.getLogger("strideguard.ingest")
 
@@ -101,6 +109,7 @@ def _register_athletes(store: Store, athlete_ids: set[str]) -> Callable[[str], N
     def register(athlete_id: str) -> None:
         if athlete_id not in athlete_ids:
             with store.session() as session:
+                serialize_ingest_writes(session)
                 _ensure_athlete(session, athlete_id)
             athlete_ids.add(athlete_id)
 
@@ -369,6 +378,7 @@ def _quarantine_payload(store: Store, settings: IngestSettings, job: _Job,
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(job.payload.data)
     with store.session() as session:
+        serialize_ingest_writes(session)
         source, _ = _source_and_duplicate(session, job.sha256, None)
         if source is None:
             source = SourceFile(sha256=job.sha256, athlete_id=item.athlete_id,
@@ -448,6 +458,7 @@ def _store_parsed(store: Store, settings: IngestSettings, job: _Job,
 
     activity_ids: list[int] = []
     with store.session() as session:
+        serialize_ingest_writes(session)  # the lookups below then hold until the commit
         source, duplicate_of = _source_and_duplicate(
             session, job.sha256, summary if status == "ingested" else None)
         if source is not None and source.status != "quarantined":

@@ -51,10 +51,20 @@ class Transition:
     summary: str = ""
 
 
+@dataclass(frozen=True)
+class Retired:
+    """An open alert resolved because its rule is no longer in force for the athlete."""
+
+    rule_id: str
+    athlete_id: str
+    alert_id: str
+
+
 @dataclass
 class EvaluationReport:
     transitions: list[Transition] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    retired: list[Retired] = field(default_factory=list)
 
 
 def local_today(timezone_name: str, now: datetime) -> date:
@@ -280,11 +290,11 @@ def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
             report.transitions.append(Transition("resolved", finding, open_alert.id,
                                                  open_alert.silenced_reason is None))
     if rule_id is None:
-        _resolve_orphans(session, rule_set, athlete_id, now, enqueue)
+        _resolve_orphans(session, rule_set, athlete_id, now, enqueue, report)
 
 
 def _resolve_orphans(session: Session, rule_set: RuleSet, athlete_id: str, now: datetime,
-                     enqueue: Enqueue | None) -> None:
+                     enqueue: Enqueue | None, report: EvaluationReport) -> None:
     """Alerts of a rule that was removed, disabled or narrowed to other athletes resolve:
     nothing will ever clear them otherwise (webhooks told of the firing hear of it)."""
     active = [rule.id for rule in rule_set.rules if rule.applies_to(athlete_id)]
@@ -294,8 +304,7 @@ def _resolve_orphans(session: Session, rule_set: RuleSet, athlete_id: str, now: 
         orphan.resolved_at = now
         if enqueue and orphan.silenced_reason is None:
             enqueue(session, orphan, "resolved")
-        log.info("resolved %s for %s: the rule is no longer in force", orphan.rule_id,
-                 athlete_id)
+        report.retired.append(Retired(orphan.rule_id, athlete_id, orphan.id))
 
 
 def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
@@ -320,10 +329,15 @@ def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
             session.rollback()
         else:
             session.commit()
+    if dry_run:
+        return report
     for transition in report.transitions:
         log.info("%s %s for %s (%s)%s", transition.kind, transition.finding.rule.id,
                  transition.finding.athlete_id, transition.summary,
                  f" silenced: {transition.silenced_reason}" if transition.silenced_reason else "")
+    for retired in report.retired:
+        log.info("resolved %s for %s: the rule is no longer in force", retired.rule_id,
+                 retired.athlete_id)
     return report
 
 

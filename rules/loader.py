@@ -63,8 +63,25 @@ def render_summary(rule: Rule, context: dict[str, object]) -> str:
     return TEMPLATE_ENV.from_string(rule.summary).render(**context).strip()
 
 
+ADVICE_SAMPLE_CONTEXT = {"ceiling_km": "about 8.8 km",
+                         "cadence_target": "from about 165 to 173 steps/min"}
+
+
 def load_advice(path: Path) -> AdviceLibrary:
-    return validate_tree(AdviceLibrary, load_yaml_tree(path), path)
+    """The advice library, every text test-rendered with the numbers alerts give it."""
+    tree = load_yaml_tree(path)
+    library = validate_tree(AdviceLibrary, tree, path)
+    errors = []
+    for key, block in library.advice.items():
+        try:
+            TEMPLATE_ENV.from_string(block.text).render(**ADVICE_SAMPLE_CONTEXT)
+        except Exception as exc:  # any template error would otherwise fail every evaluation
+            known = ", ".join(ADVICE_SAMPLE_CONTEXT)
+            errors.append(_error_at(tree, path, ("advice", key, "text"),
+                                    f"template error: {exc} (advice texts may use {known})"))
+    if errors:
+        raise ConfigError(errors)
+    return library
 
 
 def _check_rules_against(tree: object, path: Path, rules_file: RulesFile,
@@ -211,9 +228,9 @@ class RulesReloader:
         try:
             fresh = load_rules(self._paths, self._advice_path)
         except RulesLoadError as exc:
+            # what the failed load read, and the rest as it is now: one report per state
             known = {path for path, _, _ in exc.stamps}
-            self._watched = exc.stamps + tuple(s for s in self.rule_set.stamps
-                                               if s[0] not in known)
+            self._watched = exc.stamps + tuple(s for s in current if s[0] not in known)
             log.error("the edited rules are invalid; keeping the %d rules loaded before:",
                       len(self.rule_set.rules))
             for line in exc.errors:

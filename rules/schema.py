@@ -173,8 +173,10 @@ class Rule(BaseModel):
     @field_validator("load")
     @classmethod
     def _load_needs_a_load_metric(cls, load: str, info: ValidationInfo) -> str:
+        if "metric" not in info.data:
+            return load  # the metric itself is wrong: that error says enough
         when = info.data.get("when")
-        named = [info.data.get("metric", ""), *(when.metrics if when else [])]
+        named = [info.data["metric"], *(when.metrics if when else [])]
         if load != "distance" and not any(name in CATALOGUE and CATALOGUE[name].uses_load
                                           for name in named):
             load_metrics = ", ".join(n for n, spec in CATALOGUE.items() if spec.uses_load)

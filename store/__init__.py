@@ -1,6 +1,6 @@
 """Persistence: typed models, engine and session setup, migrations."""
 
-from store.db import Store, open_store
+from store.db import Store, open_store, serialize_ingest_writes
 from store.models import (
     Activity,
     ActivitySeries,
@@ -20,5 +20,6 @@ __all__ = [
     "SourceFile",
     "Store",
     "open_store",
+    "serialize_ingest_writes",
     "utc_now",
 ]

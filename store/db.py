@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +36,18 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+INGEST_LOCK_KEY = 0x53474944  # "SGID": the advisory lock of ingest writes on PostgreSQL
+
+
+def serialize_ingest_writes(session: Session) -> None:
+    """Let one process at a time look up and write a file's rows, so two ingests of the same
+    file (or the same activity) never both insert. SQLite's BEGIN IMMEDIATE already does it;
+    on PostgreSQL a transaction-level advisory lock does (released at commit or rollback, and
+    with the connection if the process dies)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK_KEY})
 
 
 def _enable_sqlite_pragmas(engine: Engine) -> None:

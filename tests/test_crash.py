@@ -110,3 +110,43 @@ def test_kill_9_at_any_moment_then_restart_ingests_each_file_exactly_once(
             assert session.scalar(select(func.count()).select_from(ActivitySeries)) == FILES
     finally:
         store.dispose()
+
+
+def test_two_ingests_at_once_store_each_file_and_each_activity_once(
+        tmp_path: Path, database_url: str) -> None:
+    """The service and a backfill (or two services) on one inbox: they race for every file.
+
+    Each run is there twice, as the same bytes under a second name and as a re-export with
+    other bytes (same device and creation time), so both kinds of dedupe race too.
+    """
+    inbox = tmp_path / "inbox" / "ana"
+    inbox.mkdir(parents=True)
+    start = datetime(2026, 9, 1, 6, 30, tzinfo=UTC)
+    for day in range(12):
+        data = encode_run(start + timedelta(days=day), 8000 + 100 * day, 2400, serial_number=5)
+        (inbox / f"run-{day:02d}.fit").write_bytes(data)
+        (inbox / f"copy-{day:02d}.fit").write_bytes(data)
+        (inbox / f"export-{day:02d}.fit").write_bytes(encode_run(
+            start + timedelta(days=day), 8000 + 100 * day, 2400, serial_number=5,
+            cadence_spm=171))
+    config = tmp_path / "strideguard.yaml"
+    config.write_text(f"database: '{database_url}'\ninbox: inbox\narchive: archive\n"
+                      "quarantine: quarantine\ningest:\n  stability: 0s\n  workers: 1\n",
+                      encoding="utf-8")
+    open_store(database_url).dispose()  # migrate once, before the race
+    command = [*SERVICE, "--config", str(config), "run", "--once"]
+    racers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    errors = [racer.communicate(timeout=120)[1] for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0], errors
+    assert not any("Traceback" in err or "IntegrityError" in err for err in errors), errors
+    assert not list(inbox.glob("*.fit"))  # every file was taken by one of them
+    store = open_store(database_url)
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Activity)) == 12
+        statuses = session.execute(select(SourceFile.status, func.count())
+                                   .group_by(SourceFile.status)).all()
+    store.dispose()
+    counts = dict(statuses)
+    assert counts.get("ingested") == 12 and "quarantined" not in counts
+    assert counts.get("duplicate", 0) <= 12  # re-exports; same-byte copies need no row

@@ -240,8 +240,9 @@ def test_an_alert_of_a_removed_rule_resolves(store: Store, config: ServiceConfig
     without_it = tmp_path / "rules.yaml"
     without_it.write_text("rules:\n  - id: streak\n    metric: consecutive_run_days\n"
                           "    warn: \">= 7\"\n", encoding="utf-8")
-    run_evaluation(store, config, rules=[without_it], now=NOW + timedelta(minutes=5),
-                   dry_run=True)
+    dry = run_evaluation(store, config, rules=[without_it], now=NOW + timedelta(minutes=5),
+                         dry_run=True)
+    assert [r.rule_id for r in dry.retired] == ["single_run_spike"]
     assert fired(store)["single_run_spike"].resolved_at is None  # a dry run changes nothing
     run_evaluation(store, config, rules=[without_it], now=NOW + timedelta(minutes=5))
     assert fired(store)["single_run_spike"].resolved_at == NOW + timedelta(minutes=5)

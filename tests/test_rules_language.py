@@ -86,6 +86,17 @@ BROKEN: dict[str, tuple[dict[str, str], str, list[str]]] = {
         ["{dir}/r.yaml:5:11: rules[0].load: 'time' changes only the load metrics "
          "(acwr_uncoupled, acwr_ewma, monotony_7d, strain_7d, ctl, atl, tsb); distance_7d_km "
          "does not use it"]),
+    "unknown metric with a load": (
+        {"r.yaml": 'rules:\n  - id: a\n    metric: acwr_ewmaa\n    warn: "> 1.5"\n'
+                   '    load: time\n'}, "r.yaml",
+        [f"{{dir}}/r.yaml:3:13: rules[0].metric: unknown metric 'acwr_ewmaa'; did you mean "
+         f"'acwr_ewma'? valid metrics: {VALID}"]),
+    "broken advice text": (
+        {"r.yaml": HEAD + '    warn: "> 50"\n',
+         "advice.yaml": "advice:\n  rest:\n    title: Rest\n    text: \"{{ ceiling }}\"\n"
+                        "see_a_professional: See one.\ndisclaimer: Not advice.\n"}, "r.yaml",
+        ["{dir}/advice.yaml:4:11: advice.rest.text: template error: 'ceiling' is undefined "
+         "(advice texts may use ceiling_km, cadence_target)"]),
     "outside with its ends swapped": (
         {"r.yaml": 'rules:\n  - id: a\n    metric: gct_balance_left_pct\n'
                    '    info: "outside 52..48"\n'}, "r.yaml",
@@ -232,3 +243,21 @@ def test_the_reloader_keeps_good_rules_and_notices_the_fix_of_a_new_include(
     _write(tmp_path / "advice.yaml", advice.replace("Rest or an easy week", "Ease off"))
     assert reloader.refresh() is True
     assert reloader.rule_set.advice.advice["rest"].title == "Ease off"
+
+
+def test_a_broken_advice_file_is_reported_once_while_the_rules_change(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    main = tmp_path / "rules.yaml"
+    _write(main, HEAD + '    warn: "> 50"\n')
+    shipped = (Path(__file__).parents[1] / "config" / "advice.yaml").read_text(encoding="utf-8")
+    _write(tmp_path / "advice.yaml", shipped)
+    reloader = RulesReloader(load_rules([main]), [main])
+    _write(tmp_path / "advice.yaml", shipped.replace("{{ ceiling_km }}", "{{ ceiling }}"))
+    assert reloader.refresh() is False
+    _write(main, HEAD + '    warn: "> 60"\n')  # an edit elsewhere while advice is broken
+    assert reloader.refresh() is False
+    assert reloader.refresh() is False
+    assert sum("'ceiling' is undefined" in r.message for r in caplog.records) == 2  # per edit
+    _write(tmp_path / "advice.yaml", shipped)
+    assert reloader.refresh() is True
+    assert str(reloader.rule_set.rules[0].warn) == "> 60"
