@@ -237,20 +237,22 @@ def rest_days_7d(history: History) -> MetricResult:
 
 
 def _strength_in(history: History, days: int) -> MetricResult:
-    if history.first_date is None:
+    window = history.between(history.days_back(days), history.as_of)
+    if not window:  # nothing recorded at all: the watch was off, not "no strength work"
         return NO_DATA
-    sessions = [p for p in history.between(history.days_back(days), history.as_of)
-                if p.is_strength]
+    sessions = [p for p in window if p.is_strength]
     return MetricResult(float(len(sessions)), tuple(p.activity_id for p in sessions))
 
 
 def strength_sessions_7d(history: History) -> MetricResult:
-    """Strength sessions in D-6..D. WHO 2020 (Bull et al., BJSM 54:1451): ≥ 2 days a week."""
+    """Strength sessions in D-6..D; null when no activity at all was recorded in the window.
+    WHO 2020 (Bull et al., BJSM 54:1451): muscle strengthening on ≥ 2 days a week."""
     return _strength_in(history, 7)
 
 
 def strength_sessions_14d(history: History) -> MetricResult:
-    """Strength sessions in D-13..D (Blagrove et al. 2018, Sports Med: 2-3 a week help runners)."""
+    """Strength sessions in D-13..D; null when nothing was recorded in the window.
+    Blagrove et al. 2018 (Sports Med 48:1117): 2-3 sessions a week help runners."""
     return _strength_in(history, 14)
 
 
