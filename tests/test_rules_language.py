@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from config.loader import ConfigError
 from config.schema import ServiceConfig, WebhookConfig
-from metrics import CATALOGUE, History
+from metrics import CATALOGUE, ActivityPoint, History
 from metrics.result import MetricResult
 from notify.outbox import targets_for
 from rules.evaluate import judge
@@ -136,14 +136,19 @@ def test_includes_are_read_relative_to_the_including_file(tmp_path: Path) -> Non
     assert (tmp_path / "team" / "extra.yaml").resolve() in rule_set.files
 
 
+def a_year_of_history() -> History:
+    """Enough history for any min_history; the metric values come from the tests."""
+    first = datetime(2026, 1, 1, 7, tzinfo=UTC)
+    return History(date(2026, 11, 22), (ActivityPoint(1, first.date(), first, 5.0, True),))
+
+
 def _rule(**fields: object) -> Rule:
     return Rule.model_validate({"id": "r", "metric": "distance_7d_km", "warn": "> 50", **fields})
 
 
 def _judge(rule: Rule, value: float | None, others: dict[str, float | None]) -> str | None:
-    history = History(date(2026, 11, 22), ())
-    object.__setattr__(history, "_dates", [date(2026, 1, 1)])  # as if a year of history
     metrics = {name: MetricResult(v) for name, v in others.items()}
+    history = a_year_of_history()
     return judge(rule, "ana", history, MetricResult(value), None, metrics).severity
 
 
@@ -163,8 +168,7 @@ def test_when_all_and_any_gate_a_rule_and_never_pass_on_null() -> None:
 def test_outside_fires_on_either_side_and_names_the_nearer_end() -> None:
     rule = Rule.model_validate({"id": "g", "metric": "gct_balance_left_pct",
                                 "info": "outside 47.8..52.2"})
-    history = History(date(2026, 11, 22), ())
-    object.__setattr__(history, "_dates", [date(2026, 1, 1)])
+    history = a_year_of_history()
     for value, severity, bound in ((53.0, "info", 52.2), (47.0, "info", 47.8),
                                    (50.0, None, None), (52.2, None, None)):
         finding = judge(rule, "ana", history, MetricResult(value), None, {})
