@@ -590,8 +590,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "metric": f.rule.metric, "window": CATALOGUE[f.rule.metric].meaning,
         "value": f.value, "severity": f.severity, "condition": f.condition,
         "threshold": f.threshold,
-        "thresholds": _thresholds_text(f.rule, _overrides(app, f.rule.id, f.athlete_id)),
-        "when": [str(c) for c in (*f.rule.when.all, *f.rule.when.any)] if f.rule.when else [],
+        "thresholds": _thresholds_text(f.rule, app.config.overrides_for(f.athlete_id, f.rule.id)),
+        "when": str(f.rule.when) if f.rule.when else None,
         "detail": f.result.detail,
     } for f in report.findings]
     changes = [{"change": t.kind, "rule": t.finding.rule.id, "athlete": t.finding.athlete_id,
@@ -611,7 +611,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for row in rows:
         value = "null (not enough data)" if row["value"] is None else f"{row['value']:g}"
         fires = f"{row['severity']} ({row['condition']})" if row["severity"] else "-"
-        when = f"; when {' and '.join(row['when'])}" if row["when"] else ""
+        when = f"; when {row['when']}" if row["when"] else ""
         table.add_row(row["athlete"], row["rule"], f"{row['metric']} ({row['window']})", value,
                       row["thresholds"] + when, fires)
     Console().print(table)
@@ -620,20 +620,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{change['change']}: {change['rule']} for {change['athlete']}: "
               f"{change['summary']}{note}")
     return 0
-
-
-def _overrides(app: App, rule_id: str, athlete_id: str) -> dict[str, Any] | None:
-    athlete = app.config.athlete(athlete_id)
-    return athlete.overrides.get(rule_id) if athlete else None
-
-
-def _when_text(rule: Rule) -> str:
-    if rule.when is None:
-        return ""
-    parts = [" and ".join(str(c) for c in rule.when.all)] if rule.when.all else []
-    if rule.when.any:
-        parts.append("(" + " or ".join(str(c) for c in rule.when.any) + ")")
-    return " and ".join(parts)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -649,8 +635,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"[bold]{rule.id}[/bold]: {rule.description}")
     console.print(f"metric {rule.metric}: {spec.meaning} ({spec.unit_for(rule.load)}); fires at "
-                  f"{_thresholds_text(rule, _overrides(app, rule.id, args.athlete))}"
-                  + (f"; only when {_when_text(rule)}" if rule.when else "")
+                  f"{_thresholds_text(rule, app.config.overrides_for(args.athlete, rule.id))}"
+                  + (f"; only when {rule.when}" if rule.when else "")
                   + (f"; needs {rule.min_history.days} days of history"
                      if rule.min_history.days else ""))
     table = Table(title=f"{args.athlete}, {verdicts[0].day} to {as_of} ({timezone_name})")
@@ -660,8 +646,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         value = "null" if verdict.value is None else f"{verdict.value:g}"
         says = verdict.severity or ("- (held back: `when` does not hold)"
                                     if verdict.held_back_by_when else "-")
-        band = spec.band(verdict.value) if rule.load == "distance" or not spec.uses_load else ""
-        table.add_row(verdict.day.isoformat(), value, band, says)
+        table.add_row(verdict.day.isoformat(), value, spec.band(verdict.value, rule.load), says)
     console.print(table)
     return 0
 

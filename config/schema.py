@@ -163,6 +163,11 @@ class ServiceConfig(_Strict):
     def athlete(self, athlete_id: str) -> AthleteConfig | None:
         return next((a for a in self.athletes if a.id == athlete_id), None)
 
+    def overrides_for(self, athlete_id: str, rule_id: str) -> dict[str, str | float | bool] | None:
+        """The athlete's threshold overrides of one rule, if any."""
+        athlete = self.athlete(athlete_id)
+        return athlete.overrides.get(rule_id) if athlete else None
+
     def timezone_for(self, athlete_id: str) -> str:
         athlete = self.athlete(athlete_id)
         return athlete.timezone if athlete and athlete.timezone else self.timezone

@@ -45,6 +45,17 @@ class Completeness:
     detail: str
 
 
+def _fit_header_at(data: bytes, offset: int) -> tuple[int, int] | None:
+    """(header size, declared data size) of the FIT header at offset; None if there is none."""
+    if offset + FIT_HEADER_MIN_BYTES > len(data):
+        return None
+    header_size = data[offset]
+    if header_size not in (12, 14) or data[offset + 8:offset + 12] != b".FIT":
+        return None
+    (data_size,) = struct.unpack_from("<I", data, offset + 4)
+    return header_size, data_size
+
+
 def check_fit_complete(data: bytes) -> Completeness:
     """Is this a whole FIT file? The header declares the data size and a CRC-16 closes the file.
 
@@ -55,10 +66,10 @@ def check_fit_complete(data: bytes) -> Completeness:
         return Completeness("not_fit", "the file is empty (0 bytes)")
     if len(data) < FIT_HEADER_MIN_BYTES:
         return Completeness("incomplete", f"only {len(data)} bytes, shorter than a FIT header")
-    header_size = data[0]
-    if header_size not in (12, 14) or data[8:12] != b".FIT":
+    header = _fit_header_at(data, 0)
+    if header is None:
         return Completeness("not_fit", "no FIT header (expected '.FIT' at bytes 8-11)")
-    (data_size,) = struct.unpack_from("<I", data, 4)
+    header_size, data_size = header
     expected_bytes = header_size + data_size + FIT_CRC_BYTES
     if data_size == 0 or len(data) <= header_size:
         return Completeness("incomplete", f"the file holds only its {header_size}-byte FIT header"
@@ -68,9 +79,8 @@ def check_fit_complete(data: bytes) -> Completeness:
             "incomplete",
             f"the header declares {expected_bytes} bytes but the file has {len(data)}",
         )
-    body = data[: header_size + data_size]
     (stored_crc,) = struct.unpack_from("<H", data, header_size + data_size)
-    computed_crc = fit_crc(body)
+    computed_crc = fit_crc(data[: header_size + data_size])
     if stored_crc != computed_crc:
         return Completeness("bad_crc", f"file CRC mismatch (stored 0x{stored_crc:04x}, "
                                        f"computed 0x{computed_crc:04x}): the file was damaged "
@@ -83,21 +93,22 @@ def _ordinal(n: int) -> str:
 
 
 def chained_file_problems(data: bytes) -> list[str]:
-    """Size and CRC problems of the FIT files chained after the first (settings, HR-strap data).
+    """Size and CRC problems of the FIT files chained after the first (settings, HR-strap data);
+    the first file's own are check_fit_complete's.
 
     fitparse's own CRC check walks every byte in Python and costs about a fifth of a decode, so
     StrideGuard decodes with it off and checks the whole chain here with the table-driven CRC.
     """
     problems: list[str] = []
     offset, position = 0, 1
-    while offset + FIT_HEADER_MIN_BYTES <= len(data):
-        header_size = data[offset]
-        if header_size not in (12, 14) or data[offset + 8:offset + 12] != b".FIT":
+    while offset < len(data):
+        header = _fit_header_at(data, offset)
+        if header is None:
             if offset:
                 problems.append(f"{len(data) - offset} bytes after the {_ordinal(position - 1)} "
                                 "FIT file of the chain are not a FIT file")
             break
-        (data_size,) = struct.unpack_from("<I", data, offset + 4)
+        header_size, data_size = header
         end = offset + header_size + data_size
         if end + FIT_CRC_BYTES > len(data):
             if offset:
@@ -110,9 +121,6 @@ def chained_file_problems(data: bytes) -> list[str]:
             problems.append(f"CRC mismatch in the {_ordinal(position)} FIT file of the chain "
                             f"(stored 0x{stored_crc:04x}): it was damaged")
         offset, position = end + FIT_CRC_BYTES, position + 1
-    if 0 < offset < len(data) and not problems and len(data) - offset < FIT_HEADER_MIN_BYTES:
-        problems.append(f"{len(data) - offset} bytes after the {_ordinal(position - 1)} FIT "
-                        "file of the chain are not a FIT file")
     return problems
 
 

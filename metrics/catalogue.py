@@ -40,9 +40,10 @@ class MetricSpec:
         """The unit under another daily load: km becomes min or AU (session-RPE)."""
         return self.unit.replace("km", LOAD_UNITS[load]) if self.uses_load else self.unit
 
-    def band(self, value: float | None) -> str:
-        """The label of the first band holding value; '' without bands or value."""
-        if value is None:
+    def band(self, value: float | None, load: LoadKind = "distance") -> str:
+        """The label of the first band holding value; '' without bands or value, and under
+        another load than distance (the bands are written for km)."""
+        if value is None or (self.uses_load and load != "distance"):
             return ""
         return next((b.label for b in self.bands if b.holds(value)), "")
 

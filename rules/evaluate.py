@@ -156,7 +156,7 @@ def build_payload(finding: Finding, alert_id: str, athlete_name: str | None,
         "disclaimer": rule_set.advice.disclaimer.strip(),
         "detail": finding.result.detail,
         "activity_ids": [str(i) for i in finding.result.activity_ids],
-        "when": [str(c) for c in (*rule.when.all, *rule.when.any)] if rule.when else [],
+        "when": [str(c) for c in rule.when.conditions] if rule.when else [],
         "channels": list(rule.channels) if rule.channels is not None else None,
     }
 
@@ -252,7 +252,7 @@ def evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet,
                            else default_history.counting_as_runs(rule.sports))
                 variants[key] = counted, compute_all(counted, rule.load)
             history, metrics = variants[key]
-        overrides = athlete_cfg.overrides.get(rule.id) if athlete_cfg else None
+        overrides = config.overrides_for(athlete_id, rule.id)
         finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides, metrics)
         report.findings.append(finding)
         advice_context = _advice_context(finding, metrics, history)
@@ -359,8 +359,7 @@ def explain_rule(session: Session, config: ServiceConfig, rule: Rule, athlete_id
     full = load_history(session, athlete_id, timezone_name, as_of)
     if rule.sports is not None:
         full = full.counting_as_runs(rule.sports)
-    athlete_cfg = config.athlete(athlete_id)
-    overrides = athlete_cfg.overrides.get(rule.id) if athlete_cfg else None
+    overrides = config.overrides_for(athlete_id, rule.id)
     needed = [rule.metric, *(rule.when.metrics if rule.when else [])]
     verdicts = []
     for back in range(days - 1, -1, -1):

@@ -130,8 +130,19 @@ class When(BaseModel):
                 and (not self.any or any(c.holds(values.get(c.metric)) for c in self.any)))
 
     @property
+    def conditions(self) -> list[MetricCondition]:
+        return [*self.all, *self.any]
+
+    @property
     def metrics(self) -> list[str]:
-        return [c.metric for c in (*self.all, *self.any)]
+        return [c.metric for c in self.conditions]
+
+    def __str__(self) -> str:
+        """e.g. `rest_days_7d <= 3 and (monotony_7d > 2 or strength_sessions_7d < 1)`."""
+        parts = [str(c) for c in self.all]
+        if self.any:
+            parts.append("(" + " or ".join(str(c) for c in self.any) + ")")
+        return " and ".join(parts)
 
 
 class Rule(BaseModel):

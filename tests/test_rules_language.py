@@ -155,6 +155,7 @@ def _judge(rule: Rule, value: float | None, others: dict[str, float | None]) -> 
 def test_when_all_and_any_gate_a_rule_and_never_pass_on_null() -> None:
     rule = _rule(when={"all": ["rest_days_7d <= 3"],
                        "any": ["strength_sessions_7d < 1", "monotony_7d > 2"]})
+    assert str(rule.when) == "rest_days_7d <= 3 and (strength_sessions_7d < 1 or monotony_7d > 2)"
     assert _judge(rule, 60, {"rest_days_7d": 2, "strength_sessions_7d": 0}) == "warn"
     assert _judge(rule, 60, {"rest_days_7d": 2, "strength_sessions_7d": 2,
                              "monotony_7d": 2.5}) == "warn"
