@@ -6,12 +6,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends tini \
 
 WORKDIR /app
 COPY pyproject.toml README.md service.py ./
+COPY cli ./cli
 COPY config ./config
 COPY store ./store
 COPY ingest ./ingest
 COPY metrics ./metrics
 COPY rules ./rules
 COPY notify ./notify
+COPY fitwriter ./fitwriter
 RUN pip install --no-cache-dir . && useradd --uid 1000 --create-home strideguard
 
 USER strideguard

@@ -12,8 +12,11 @@ from pathlib import Path, PurePosixPath
 
 # a compressed payload larger than this is refused rather than unpacked (zip/gzip bombs)
 MAX_PAYLOAD_BYTES = 256 * 1024 * 1024
-FIT_NAME_SUFFIXES = (".fit", ".fit.gz")
-CONTAINER_SUFFIXES = (".zip",)
+# the one list of names StrideGuard reads: FIT files, gzipped ones, and zip exports holding them
+FIT_SUFFIXES = (".fit", ".fit.gz")
+GZIP_SUFFIX = ".gz"
+ZIP_SUFFIX = ".zip"
+READ_SUFFIXES = (*FIT_SUFFIXES, ZIP_SUFFIX)
 
 
 class ContainerError(Exception):
@@ -29,11 +32,20 @@ class Payload:
 
 
 def is_container_name(name: str) -> bool:
-    return name.lower().endswith(CONTAINER_SUFFIXES)
+    return name.lower().endswith(ZIP_SUFFIX)
 
 
 def is_fit_payload_name(name: str) -> bool:
-    return name.lower().endswith(FIT_NAME_SUFFIXES)
+    return name.lower().endswith(FIT_SUFFIXES)
+
+
+def is_gzip_name(name: str) -> bool:
+    return name.lower().endswith(GZIP_SUFFIX)
+
+
+def holds_raw_fit(name: str) -> bool:
+    """The file's bytes are its FIT payload itself, neither zipped nor gzipped."""
+    return not (is_container_name(name) or is_gzip_name(name))
 
 
 def _gunzip(data: bytes, what: str) -> bytes:
@@ -68,17 +80,16 @@ def _zip_members(path: Path) -> Iterator[Payload]:
                 data = archive.read(info)
             except (zipfile.BadZipFile, OSError, zlib.error, EOFError) as exc:
                 raise ContainerError(f"{info.filename}: cannot be unpacked ({exc})") from exc
-            if member.name.lower().endswith(".gz"):
+            if is_gzip_name(member.name):
                 data = _gunzip(data, info.filename)
             yield Payload(data, info.filename)
 
 
 def payloads(path: Path, data: bytes | None = None) -> Iterator[Payload]:
     """The FIT payloads of an inbox file; raises ContainerError when it cannot be opened."""
-    name = path.name.lower()
-    if is_container_name(name):
+    if is_container_name(path.name):
         yield from _zip_members(path)
-    elif name.endswith(".gz"):
+    elif is_gzip_name(path.name):
         yield Payload(_gunzip(data if data is not None else path.read_bytes(), path.name))
     else:
         yield Payload(data if data is not None else path.read_bytes())

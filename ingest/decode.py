@@ -20,6 +20,8 @@ DecoderName = Literal["fitparse", "fitdecode"]
 Message = tuple[str, dict[str, Any]]
 
 FIT_HEADER_MIN_BYTES = 12
+# FIT date_time values below 0x10000000 are "system time": seconds since the device powered on
+FIT_SYSTEM_TIME_LIMIT = 0x10000000
 FIT_CRC_BYTES = 2
 _BYTE_OFFSET = re.compile(r" @ \d+")
 
@@ -184,7 +186,7 @@ def _fitparse_processor() -> Any:
 
         def process_type_date_time(self, field_data: Any) -> None:
             value = field_data.value
-            if value is not None and value >= 0x10000000:  # below: device-relative seconds
+            if value is not None and value >= FIT_SYSTEM_TIME_LIMIT:  # below: device-relative
                 field_data.value = datetime.fromtimestamp(UTC_REFERENCE + value, UTC)
                 field_data.units = None
 

@@ -1,4 +1,4 @@
-"""The CRC-16 of the FIT protocol (FIT SDK, "FIT File CRC"), shared by the reader and the writer."""
+"""The CRC-16 of the FIT protocol (FIT SDK, "FIT File CRC"), table-driven for the reader."""
 
 from __future__ import annotations
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.containers import READ_SUFFIXES
+
 DEFAULT_ATHLETE = "default"
-INBOX_SUFFIXES = (".fit", ".fit.gz", ".zip")  # FIT files, gzipped ones, and zip exports
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -33,7 +34,7 @@ def is_ignored(path: Path) -> bool:
 
 def is_fit_name(path: Path) -> bool:
     """A file StrideGuard reads: `.fit`/`.FIT`, `.fit.gz` or a `.zip` export holding FIT files."""
-    return path.name.lower().endswith(INBOX_SUFFIXES) and not is_ignored(path)
+    return path.name.lower().endswith(READ_SUFFIXES) and not is_ignored(path)
 
 
 def athlete_for(path: Path, inbox: Path) -> str:
@@ -64,6 +65,31 @@ def scan_inbox(inbox: Path, exclude: tuple[Path, ...] = ()) -> Iterator[InboxFil
                     continue
     for _mtime, path in sorted(found):
         yield InboxFile(path, athlete_for(path, inbox))
+
+
+def items_from_paths(paths: Sequence[Path], inbox: Path,
+                     athlete_id: str | None = None) -> list[InboxFile]:
+    """The files `strideguard ingest PATH...` takes: each named file, and the FIT files under
+    each named folder. The owner is `athlete_id` if given, else as if in the inbox (a file
+    outside it belongs to `default`). Paths that do not exist are left out."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_fit_name(p)))
+        elif path.is_file():
+            files.append(path)
+    inbox = inbox.resolve()
+    items = []
+    for file in files:
+        resolved = file.resolve()
+        if athlete_id:
+            owner = athlete_id
+        elif resolved.is_relative_to(inbox):
+            owner = athlete_for(resolved, inbox)
+        else:
+            owner = DEFAULT_ATHLETE
+        items.append(InboxFile(resolved, owner))
+    return items
 
 
 def free_destination(folder: Path, name: str, tag: str) -> Path:

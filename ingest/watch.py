@@ -74,11 +74,6 @@ class InboxWatcher:
         self.poll_interval_s = poll_interval_s
         self._observer: BaseObserver | None = None
 
-    @property
-    def active(self) -> bool:
-        """True while a native observer is watching."""
-        return self._observer is not None and self._observer.is_alive()
-
     def start(self) -> bool:
         """Start watching; True if native events are on, False if only the scan interval is."""
         if self.mode == "polling":

@@ -1,24 +1,44 @@
-"""Load and form metrics per athlete on the local calendar (DESIGN §4)."""
+"""Load and form metrics per athlete on the local calendar (DESIGN §4).
 
-from datetime import date
+The catalogue (names, units, meanings, bands) imports in milliseconds; the maths (numpy, scipy)
+and the history query (SQLAlchemy) load on first use of the names below that need them.
+"""
 
-from sqlalchemy.orm import Session
+from __future__ import annotations
 
-from metrics.catalogue import CATALOGUE, Band, MetricSpec, compute_all
-from metrics.daily import DailySeries, LoadKind, daily_series
-from metrics.history import ActivityPoint, History, load_history, local_date_of
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from metrics.catalogue import CATALOGUE, LOAD_UNITS, Band, LoadKind, MetricSpec
 from metrics.result import MetricResult
 
+if TYPE_CHECKING:
+    from metrics.compute import athlete_metrics, compute_all
+    from metrics.daily import DailySeries, daily_series
+    from metrics.history import ActivityPoint, History, load_history, local_date_of
 
-def athlete_metrics(session: Session, athlete_id: str, timezone_name: str,
-                    as_of: date) -> tuple[History, dict[str, MetricResult]]:
-    """The athlete's history as of a local date and every catalogue metric over it."""
-    history = load_history(session, athlete_id, timezone_name, as_of)
-    return history, compute_all(history)
+# name -> the module that defines it, imported when the name is first asked for (PEP 562)
+_LAZY = {
+    "athlete_metrics": "metrics.compute",
+    "compute_all": "metrics.compute",
+    "DailySeries": "metrics.daily",
+    "daily_series": "metrics.daily",
+    "ActivityPoint": "metrics.history",
+    "History": "metrics.history",
+    "load_history": "metrics.history",
+    "local_date_of": "metrics.history",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'metrics' has no attribute {name!r}")
 
 
 __all__ = [
     "CATALOGUE",
+    "LOAD_UNITS",
     "ActivityPoint",
     "Band",
     "DailySeries",

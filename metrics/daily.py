@@ -8,17 +8,13 @@ a metric can tell "rested" from "not yet using StrideGuard".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Literal
+from datetime import date
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import lfilter
 
+from metrics.catalogue import LoadKind
 from metrics.history import History
-
-LoadKind = Literal["distance", "time", "srpe"]
-LOAD_UNITS: dict[LoadKind, str] = {"distance": "km", "time": "min", "srpe": "AU"}
 
 Floats = NDArray[np.float64]
 
@@ -48,9 +44,6 @@ class DailySeries:
         if kind == "time":
             return self.run_moving_min
         return self.run_srpe
-
-    def day(self, index: int) -> date:
-        return self.first_day + timedelta(days=index)
 
 
 def daily_series(history: History) -> DailySeries | None:
@@ -82,4 +75,6 @@ def ewma(load: Floats, alpha: float) -> Floats:
     Starts from 0 on the first day of history (DESIGN §4). Williams et al. 2017 (BJSM 51:209)
     use alpha = 2 / (N + 1); the Banister/GoldenCheetah PMC uses alpha = 1 − e^(−1/N).
     """
+    from scipy.signal import lfilter  # a C recursive filter; imported here, not at start-up
+
     return np.asarray(lfilter([alpha], [1.0, alpha - 1.0], load), dtype=np.float64)

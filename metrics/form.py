@@ -9,7 +9,6 @@ from datetime import timedelta
 from statistics import median
 
 import numpy as np
-from scipy.stats import theilslopes
 
 from metrics.history import ActivityPoint, History
 from metrics.result import NO_DATA, MetricResult
@@ -100,6 +99,8 @@ def cadence_trend(history: History) -> CadenceTrend | None:
     CI: scipy.stats.theilslopes(alpha=0.95) (Sen 1968). Null with fewer than 10 runs having
     cadence and speed, or runs in fewer than 4 of the 8 weeks (research/science.md §3.4).
     """
+    from scipy.stats import theilslopes  # 0.6 s to import: only where a trend is fitted
+
     runs = _with_cadence_and_speed(history.runs_between(
         history.days_back(TREND_DAYS), history.as_of))
     weeks_with_runs = {(history.as_of - r.local_date).days // 7 for r in runs}

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from metrics.daily import DailySeries, LoadKind, ewma
+from metrics.catalogue import LoadKind
+from metrics.daily import DailySeries, ewma
 from metrics.history import History
 from metrics.result import NO_DATA, MetricResult, rounded
 

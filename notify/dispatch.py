@@ -5,19 +5,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime
-from email.utils import parseaddr
 
 from config.schema import ServiceConfig
-from notify import email, webhook
-from notify.outbox import (
-    EMAIL_CHANNEL,
-    FILE_CHANNEL,
-    Claimed,
-    claim_due,
-    record_result,
-    webhook_channel,
-)
-from notify.result import DeliveryResult
+from notify import channels
+from notify.channel import DeliveryResult
+from notify.outbox import Claimed, claim_due, record_result
 from store import Store, utc_now
 
 log = logging.getLogger("strideguard.notify")
@@ -26,19 +18,11 @@ MAX_PASSES = 100  # bounds a loop of very short Retry-After answers
 
 def send_claimed(config: ServiceConfig, claimed: Claimed) -> DeliveryResult:
     """One attempt on the row's own channel; a failure never falls over to another channel."""
-    if claimed.channel == FILE_CHANNEL:
-        path = email.write_eml(claimed.payload, config.mail_dir, claimed.event_id)
-        log.info("alert written to %s", path)
-        return DeliveryResult(ok=True)
-    if claimed.channel == EMAIL_CHANNEL:
-        if config.notify.email is None:
-            return DeliveryResult(ok=False, reason="email is no longer configured")
-        sender = parseaddr(config.notify.email.sender)[1] or config.notify.email.sender
-        return email.send(claimed.payload, sender, list(claimed.recipients), config.notify.email)
-    for hook in config.notify.webhooks:
-        if webhook_channel(hook) == claimed.channel:
-            return webhook.send(claimed.payload, claimed.event_id, hook)
-    return DeliveryResult(ok=False, reason=f"channel {claimed.channel} is no longer configured")
+    channel = channels.channel_for(claimed.message.channel)
+    if channel is None:
+        reason = f"channel {claimed.message.channel} is no longer configured"
+        return DeliveryResult(ok=False, reason=reason)
+    return channel.send(config, claimed.message)
 
 
 def dispatch_due(
@@ -59,22 +43,24 @@ def dispatch_due(
             try:
                 result = send_claimed(config, claimed)
             except Exception as exc:  # a bug in one channel must not strand the rest
-                log.exception(
-                    "sending %s on %s failed unexpectedly", claimed.event_id, claimed.channel
-                )
+                log.exception("sending %s on %s failed unexpectedly",
+                              claimed.message.event_id, claimed.message.channel)
                 result = DeliveryResult(ok=False, retryable=True, reason=type(exc).__name__)
-            status = record_result(store, claimed, result, utc_now(), config.notify.max_attempts)
-            outcomes[status] += 1
+            # the clock after the send (it may have taken a while), unless the caller fixed it
+            finished = now or utc_now()
+            status = record_result(store, claimed, result, finished, config.notify.max_attempts)
+            outcome = status.value if status else "missing"  # the row was deleted meanwhile
+            outcomes[outcome] += 1
             if result.disable_endpoint:
-                log.error("%s answered 410 Gone: remove this webhook from the config; "
-                          "nothing more is sent to it for this alert", claimed.channel)
+                log.error("%s answered that it is gone: remove it from the config; "
+                          "nothing more is sent to it for this alert", claimed.message.channel)
             level = logging.INFO if result.ok else logging.WARNING
             log.log(
                 level,
                 "%s %s on %s (attempt %d)%s",
-                status,
-                claimed.event_id,
-                claimed.channel,
+                outcome,
+                claimed.message.event_id,
+                claimed.message.channel,
                 claimed.attempts,
                 f": {result.reason}" if result.reason else "",
             )

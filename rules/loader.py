@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from config.loader import ConfigError, format_key_path, load_yaml_tree, node_position, validate_tree
+from config.validate import validate_tree
+from config.yaml_tree import ConfigError, format_key_path, load_yaml_tree, node_position
 from rules.schema import AdviceLibrary, Rule, RulesFile
 
 log = logging.getLogger("strideguard.rules")
@@ -22,7 +23,7 @@ SHIPPED_ADVICE = SHIPPED_DIR / "advice.yaml"
 TEMPLATE_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 SAMPLE_CONTEXT = {
     "athlete": "ana", "athlete_name": "Ana", "value": 1.5, "threshold": 1.1, "unit": "×",
-    "metric": "longest_run_ratio_30d", "severity": "warning", "as_of": "2026-11-21",
+    "metric": "longest_run_ratio_30d", "severity": "warn", "as_of": "2026-11-21",
     "detail": {}, "rule": "sample",
 }
 
@@ -55,14 +56,6 @@ def file_stamps(paths: Iterable[Path]) -> Stamps:
     return tuple(stamps)
 
 
-def render_summary(rule: Rule, context: dict[str, object]) -> str:
-    if rule.summary is None:
-        value, unit = context.get("value"), context.get("unit", "")
-        return f"{rule.metric} is {value:g} {unit}".strip() if isinstance(
-            value, int | float) else f"{rule.metric}: {value}"
-    return TEMPLATE_ENV.from_string(rule.summary).render(**context).strip()
-
-
 ADVICE_SAMPLE_CONTEXT = {"ceiling_km": "about 8.8 km",
                          "cadence_target": "from about 165 to 173 steps/min"}
 
@@ -84,11 +77,18 @@ def load_advice(path: Path) -> AdviceLibrary:
     return library
 
 
-def _check_rules_against(tree: object, path: Path, rules_file: RulesFile,
-                         advice: AdviceLibrary) -> list[str]:
-    """Cross-file checks pydantic cannot do: advice keys exist, templates render."""
+def _check_rules_against(tree: object, path: Path, rules_file: RulesFile, advice: AdviceLibrary,
+                         channel_kinds: Collection[str] | None) -> list[str]:
+    """Cross-file checks pydantic cannot do: advice keys exist, templates render, and the
+    channels a rule names are channels the service has (when the caller says which)."""
     errors: list[str] = []
     for index, rule in enumerate(rules_file.rules):
+        for channel_index, kind in enumerate(rule.channels or ()):
+            if channel_kinds is not None and kind not in channel_kinds:
+                loc = ("rules", index, "channels", channel_index)
+                errors.append(_error_at(tree, path, loc, f"unknown channel {kind!r}; the "
+                                                         f"channels are: "
+                                                         f"{', '.join(channel_kinds)}"))
         for advice_index, key in enumerate(rule.advice):
             if key not in advice.advice:
                 line, col = node_position(tree, ("rules", index, "advice", advice_index))
@@ -128,6 +128,7 @@ class _Reading:
     """One load of the rules: what was read, its stamps (taken before reading), its errors."""
 
     advice: AdviceLibrary
+    channel_kinds: Collection[str] | None
     errors: list[str]
     found: list[tuple[Path, object, RulesFile]]
     stamps: list[tuple[str, int, int]]
@@ -147,7 +148,8 @@ class _Reading:
         except ConfigError as exc:
             self.errors.extend(exc.errors)
             return
-        self.errors.extend(_check_rules_against(tree, path, rules_file, self.advice))
+        self.errors.extend(_check_rules_against(tree, path, rules_file, self.advice,
+                                                self.channel_kinds))
         self.found.append((path, tree, rules_file))
         for index, name in enumerate(rules_file.include):
             included = (path.parent / name).resolve()
@@ -172,9 +174,14 @@ class RulesLoadError(ConfigError):
         self.stamps = stamps
 
 
-def load_rules(paths: list[Path] | None = None, advice_path: Path | None = None) -> RuleSet:
+def load_rules(paths: list[Path] | None = None, advice_path: Path | None = None, *,
+               channel_kinds: Collection[str] | None = None) -> RuleSet:
     """Validate every rules file (the shipped one when none is given) and the files they
-    include; all errors at once, each as `file:line:col: key.path: problem`."""
+    include; all errors at once, each as `file:line:col: key.path: problem`.
+
+    `channel_kinds` are the notification channels the service has (notify's registry, passed
+    in by the wiring: rules never imports notify); None leaves a rule's channels unchecked.
+    """
     rule_paths = [Path(p).resolve() for p in paths] if paths else [SHIPPED_RULES]
     beside = rule_paths[0].parent / "advice.yaml"
     if advice_path is None:
@@ -185,7 +192,7 @@ def load_rules(paths: list[Path] | None = None, advice_path: Path | None = None)
         advice = load_advice(advice_path)
     except ConfigError as exc:
         raise RulesLoadError(exc.errors, tuple(stamps)) from exc
-    reading = _Reading(advice, [], [], stamps)
+    reading = _Reading(advice, channel_kinds, [], [], stamps)
     for path in rule_paths:
         reading.read(path)
     rules: list[Rule] = []
@@ -215,9 +222,11 @@ class RulesReloader:
     """
 
     def __init__(self, rule_set: RuleSet, paths: list[Path] | None,
-                 advice_path: Path | None = None) -> None:
+                 advice_path: Path | None = None, *,
+                 channel_kinds: Collection[str] | None = None) -> None:
         self.rule_set = rule_set
         self._paths, self._advice_path = paths, advice_path
+        self._channel_kinds = channel_kinds
         self._watched: Stamps = rule_set.stamps
 
     def refresh(self) -> bool:
@@ -226,7 +235,8 @@ class RulesReloader:
         if current == self._watched:
             return False
         try:
-            fresh = load_rules(self._paths, self._advice_path)
+            fresh = load_rules(self._paths, self._advice_path,
+                               channel_kinds=self._channel_kinds)
         except RulesLoadError as exc:
             # what the failed load read, and the rest as it is now: one report per state
             known = {path for path, _, _ in exc.stamps}

@@ -24,7 +24,6 @@ from config.schema import Duration
 from metrics import CATALOGUE
 
 SEVERITIES = ("info", "warn", "critical")  # lowest first
-SEVERITY_LABEL = {"info": "info", "warn": "warning", "critical": "critical"}
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
 }
@@ -33,7 +32,6 @@ _COMPARISON_RE = re.compile(rf"^\s*(>=|<=|>|<)\s*{_NUMBER}\s*$")
 _OUTSIDE_RE = re.compile(rf"^\s*outside\s+{_NUMBER}\s*\.\.\s*{_NUMBER}\s*$")
 _METRIC_CONDITION_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(.*)$")
 CONDITION_HELP = '">", ">=", "<" or "<=" and a number (e.g. "> 1.10"), or "outside A..B"'
-CHANNEL_KINDS = ("email", "webhook", "file")
 
 
 @dataclass(frozen=True)
@@ -167,7 +165,8 @@ class Rule(BaseModel):
     # the daily load of load metrics (ACWR, monotony, strain, CTL/ATL/TSB): km, moving minutes
     # or session-RPE (RPE × minutes)
     load: Literal["distance", "time", "srpe"] = "distance"
-    channels: list[Literal["email", "webhook", "file"]] | None = None
+    # channel kinds (email, webhook, file, ...): notify's registry is the list, checked on load
+    channels: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] | None = None
     enabled: bool = True
 
     @field_validator("metric")

@@ -1,6 +1,7 @@
 """Persistence: typed models, engine and session setup, migrations."""
 
-from store.db import Store, open_store, serialize_ingest_writes
+from store.athletes import ensure_athlete
+from store.db import SCHEMA_HEAD, Store, open_store, serialize_ingest_writes
 from store.models import (
     Activity,
     ActivitySeries,
@@ -12,6 +13,7 @@ from store.models import (
 )
 
 __all__ = [
+    "SCHEMA_HEAD",
     "Activity",
     "ActivitySeries",
     "Alert",
@@ -19,6 +21,7 @@ __all__ = [
     "OutboxMessage",
     "SourceFile",
     "Store",
+    "ensure_athlete",
     "open_store",
     "serialize_ingest_writes",
     "utc_now",

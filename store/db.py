@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# the newest Alembic revision; a test compares it with the migrations folder's own head
+SCHEMA_HEAD = "0004"
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -29,10 +30,6 @@ class Store:
     def session(self) -> Iterator[Session]:
         with self.session_factory.begin() as session:
             yield session
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -80,8 +77,20 @@ def create_store_engine(database_url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at; None for a database never migrated."""
+    with engine.connect() as connection:
+        try:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:  # no alembic_version table yet
+            return None
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (idempotent)."""
+    from alembic import command  # only here: alembic costs a tenth of a second to import
+    from alembic.config import Config as AlembicConfig
+
     alembic_config = AlembicConfig()
     alembic_config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
@@ -89,8 +98,13 @@ def migrate(engine: Engine) -> None:
         command.upgrade(alembic_config, "head")
 
 
-def open_store(database_url: str, *, run_migrations: bool = True) -> Store:
+def open_store(database_url: str) -> Store:
+    """The store at `database_url`, migrated to SCHEMA_HEAD first if it is behind.
+
+    Another process may be migrating the same PostgreSQL database at the same moment; that
+    case is Alembic's as before: only a database already at the head skips it.
+    """
     engine = create_store_engine(database_url)
-    if run_migrations:
+    if schema_revision(engine) != SCHEMA_HEAD:
         migrate(engine)
     return Store(engine, sessionmaker(engine, expire_on_commit=False))

@@ -66,7 +66,6 @@ class Athlete(Base):
     __tablename__ = "athletes"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
@@ -218,6 +217,3 @@ class OutboxMessage(Base):
     alert: Mapped[Alert] = relationship(back_populates="outbox")
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
-
-
-OUTBOX_STATUSES = ("pending", "sending", "retry", "sent", "dead")

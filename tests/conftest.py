@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,17 @@ from store import Store, open_store
 POSTGRES_ENV = "STRIDEGUARD_TEST_POSTGRES_URL"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIT_SAMPLES = SHARED / "fit-samples"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """`cli.main` configures logging on the stream pytest captures for that test; restore the
+    root logger after each test so that later tests never log into a closed capture."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _postgres_schema_url(base_url: str) -> Iterator[str]:

@@ -10,17 +10,17 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from helpers import STRIDEGUARD
 from sqlalchemy import func, select
 
-from ingest.fit_encode import encode_run
+from fitwriter.encode import encode_run
 from store import Activity, ActivitySeries, SourceFile, open_store
 
-SERVICE = [sys.executable, "-c", "import sys, service; sys.exit(service.main())"]
 FILES = 24
 MAX_ROUNDS = 40
 # how long after the archive last grew each kill comes: early, mid-file, during a commit...
@@ -72,6 +72,7 @@ def _run_until_killed(command: list[str], archive: Path, delay_s: float) -> int 
     return process.returncode
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_moment_then_restart_ingests_each_file_exactly_once(
         tmp_path: Path, database_url: str) -> None:
     inbox, archive = tmp_path / "inbox", tmp_path / "archive"
@@ -80,7 +81,7 @@ def test_kill_9_at_any_moment_then_restart_ingests_each_file_exactly_once(
     config.write_text(f"database: '{database_url}'\ninbox: inbox\narchive: archive\n"
                       "quarantine: quarantine\nmail_dir: mail\n"
                       "ingest:\n  stability: 0s\n  workers: 2\n", encoding="utf-8")
-    command = [*SERVICE, "--config", str(config), "ingest", str(inbox)]
+    command = [*STRIDEGUARD, "--config", str(config), "ingest", str(inbox)]
 
     kills = 0
     for round_index in range(MAX_ROUNDS):
@@ -134,7 +135,7 @@ def test_two_ingests_at_once_store_each_file_and_each_activity_once(
                       "quarantine: quarantine\ningest:\n  stability: 0s\n  workers: 1\n",
                       encoding="utf-8")
     open_store(database_url).dispose()  # migrate once, before the race
-    command = [*SERVICE, "--config", str(config), "run", "--once"]
+    command = [*STRIDEGUARD, "--config", str(config), "run", "--once"]
     racers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True) for _ in range(2)]
     errors = [racer.communicate(timeout=120)[1] for racer in racers]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -30,3 +31,24 @@ def test_compose_config_and_example_config_validate() -> None:
     example = load_service_config(ROOT / "config" / "strideguard.example.yaml", environ={})
     assert example.database.startswith("sqlite:////")
     assert load_rules().rules
+
+
+def test_the_image_copies_every_room_the_package_installs() -> None:
+    """A room added to the code but not to the Dockerfile would install a broken image."""
+    rooms = {p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests"}
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert rooms <= copied, f"not copied into the image: {sorted(rooms - copied)}"
+    assert "service.py" in dockerfile
+
+
+def test_service_py_never_imports_the_cli() -> None:
+    """import-linter sees packages only; service.py is a module, so its one never is checked here:
+    the worker must not depend on the commands that start it (DESIGN §1)."""
+    tree = ast.parse((ROOT / "service.py").read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    assert "cli" not in imported
+    assert {"ingest", "rules", "notify", "store"} <= imported  # the parse saw the real imports

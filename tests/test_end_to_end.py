@@ -15,8 +15,8 @@ from pytest_httpserver import HTTPServer
 from smtp_sink import Collector, LoopbackController
 from standardwebhooks.webhooks import Webhook
 
-import service
-from ingest.synthetic import weekly_plan, write_plan
+from cli import main
+from fitwriter.synthetic import weekly_plan, write_plan
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SMTP_PASSWORD = "never-in-logs-7731"
@@ -87,7 +87,7 @@ def smtp(smtp_port: int) -> Iterator[tuple[Collector, LoopbackController]]:
 
 
 def run_once(config: Path) -> int:
-    return service.main(["--config", str(config), "run", "--once"])
+    return main(["--config", str(config), "run", "--once"])
 
 
 def test_spike_becomes_one_email_and_one_verified_webhook_exactly_once(
@@ -104,7 +104,7 @@ def test_spike_becomes_one_email_and_one_verified_webhook_exactly_once(
     mail = collector.received[0]
     assert mail.rcpt_tos == ["ana@example.com"]
     message = message_from_bytes(mail.content, policy=default_policy)
-    assert "warning" in message["Subject"] and "Ana" in message["Subject"]
+    assert message["Subject"].startswith("[StrideGuard warn] ") and "Ana" in message["Subject"]
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert "16.0 km run" in text and "8.0 km" in text  # what was seen, with the numbers
     assert "Frandsen" in text  # why it matters, with its source
@@ -120,7 +120,7 @@ def test_spike_becomes_one_email_and_one_verified_webhook_exactly_once(
     assert verified["type"] == "alert.firing"
     data = verified["data"]
     assert data["rule"] == "single_run_spike" and data["athlete"] == "ana"
-    assert data["severity"] == "warning" and data["metric"] == "longest_run_ratio_30d"
+    assert data["severity"] == "warn" and data["metric"] == "longest_run_ratio_30d"
     assert data["value"] == pytest.approx(2.0) and data["threshold"] == pytest.approx(1.1)
     assert data["as_of"] == today.isoformat() and data["activity_ids"]
     assert data["advice"] and data["summary"]
@@ -142,7 +142,7 @@ def test_email_waits_while_smtp_is_down_and_arrives_once_after(
 
     assert run_once(config) == 0  # SMTP server not running: the run still succeeds
     assert len(hook.log) == 1  # the webhook does not wait for the email
-    assert service.main(["--config", str(config), "alerts", "--json"]) == 0
+    assert main(["--config", str(config), "alerts", "--json"]) == 0
     [alert] = json.loads(capsys.readouterr().out)
     states = {d["channel"]: d["status"] for d in alert["deliveries"]}
     assert states["email"] == "retry"

@@ -1,4 +1,5 @@
-"""ingest.fit_encode output, decoded by both fitparse 1.2.0 and fitdecode."""
+"""fitwriter.encode output, decoded by both fitparse 1.2.0 and fitdecode; the writer's CRC and
+the reader's agree."""
 
 import io
 import random
@@ -13,8 +14,10 @@ import pytest
 from fitparse.profile import FIELD_TYPES
 from fitparse.utils import FitCRCError
 
+from fitwriter import encode as fe
+from fitwriter import profile
+from fitwriter.crc import fit_crc as writer_crc
 from ingest import fit_crc as fit_crc_module
-from ingest import fit_encode as fe
 from ingest.fit_crc import fit_crc
 
 START = datetime(2024, 5, 4, 6, 30, tzinfo=UTC)
@@ -68,22 +71,24 @@ def _spm(cadence: int, fractional: float) -> float:
 
 
 def test_header_and_crcs(run_file: bytes) -> None:
-    size, protocol, profile, data_size, magic, header_crc = struct.unpack(
+    size, protocol, profile_version, data_size, magic, header_crc = struct.unpack(
         "<BBHI4sH", run_file[:14])
-    assert (size, protocol, profile, magic) == (14, 0x20, fe.PROFILE_VERSION, b".FIT")
+    assert (size, protocol, profile_version, magic) == (14, 0x20, profile.PROFILE_VERSION,
+                                                        b".FIT")
     assert data_size == len(run_file) - 16
     assert header_crc == fit_crc(run_file[:12])
     assert struct.unpack("<H", run_file[-2:])[0] == fit_crc(run_file[:-2])
     assert fit_crc(run_file) == 0  # a CRC-16 over data + its own CRC is zero
 
 
-def test_fit_crc_matches_nibble_algorithm() -> None:
-    data = random.Random(7).randbytes(1001)  # odd length: the last byte goes one at a time
+def test_reader_and_writer_crcs_match_the_sdks_nibble_algorithm() -> None:
+    data = random.Random(7).randbytes(1001)  # odd length: the reader's last byte goes alone
     crc = 0
     for byte in data:
         crc = fit_crc_module._crc_byte(crc, byte)
-    assert fit_crc(data) == crc
-    assert fit_crc(data[500:], fit_crc(data[:500])) == crc
+    for implementation in (fit_crc, writer_crc):
+        assert implementation(data) == crc
+        assert implementation(data[500:], implementation(data[:500])) == crc
 
 
 def test_run_file_id_and_session(run_file: bytes, decode: Callable[[bytes], Messages]) -> None:
@@ -222,9 +227,9 @@ def test_naive_datetimes_are_utc() -> None:
 
 
 def test_name_tables_match_fitparse_profile() -> None:
-    assert dict(enumerate(fe.SPORTS)) | {254: "all"} == FIELD_TYPES["sport"].values
-    assert dict(enumerate(fe.SUB_SPORTS)) | {254: "all"} == FIELD_TYPES["sub_sport"].values
-    file_types = {code: name for name, code in fe.FILE_TYPES.items()}
+    assert dict(enumerate(profile.SPORTS)) | {254: "all"} == FIELD_TYPES["sport"].values
+    assert dict(enumerate(profile.SUB_SPORTS)) | {254: "all"} == FIELD_TYPES["sub_sport"].values
+    file_types = {code: name for name, code in profile.FILE_TYPES.items()}
     assert file_types.items() <= FIELD_TYPES["file"].values.items()
 
 

@@ -33,9 +33,10 @@ import fitdecode
 import fitparse
 import pytest
 from conftest import FIT_SAMPLES
+from helpers import files_under
 from sqlalchemy import select
 
-from ingest.pipeline import IngestOutcome, IngestSettings, ingest_inbox
+from ingest import IngestOutcome, IngestSettings, ingest_inbox
 from store import Activity, SourceFile, Store, open_store
 
 ATHLETE = "ana"
@@ -299,10 +300,6 @@ def drop_sample(settings: IngestSettings, name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(FIT_SAMPLES / name, target)
     return target
-
-
-def files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
 @dataclass

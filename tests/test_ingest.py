@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import fitparse
 import pytest
+from helpers import files_under
 from sqlalchemy import select
 
+import ingest
+from config.schema import ServiceConfig
+from fitwriter.encode import encode_file_id_only, encode_run
+from ingest import (
+    IngestOutcome,
+    IngestSettings,
+    IngestStatus,
+    batch_needs_evaluation,
+    ingest_inbox,
+    items_from_paths,
+    rescan_delay_s,
+    settings_from_config,
+)
 from ingest.decode import check_fit_complete
-from ingest.fit_encode import encode_file_id_only, encode_run
-from ingest.pipeline import IngestSettings, ingest_inbox
 from store import Activity, SourceFile, Store
 
 START = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
@@ -38,8 +52,8 @@ def session_values(path: Path) -> dict:
     return next(m.get_values() for m in fit_file.get_messages("session"))
 
 
-def files_under(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+def names_under(folder: Path) -> list[str]:
+    return [path.name for path in files_under(folder)]
 
 
 @pytest.mark.parametrize("name", ["activity-small-fenix2-run.fit", "2013-02-06-12-11-14.fit",
@@ -65,7 +79,7 @@ def test_real_runs_keep_their_session_numbers(store: Store, settings: IngestSett
             fraction = expected.get("avg_fractional_cadence") or 0.0
             assert activity.avg_cadence_spm == pytest.approx(2 * (strides + fraction))
             assert activity.steady_cadence_spm is not None
-    assert files_under(settings.archive) == [name]
+    assert names_under(settings.archive) == [name]
     assert not any(settings.inbox.rglob("*.fit"))
 
 
@@ -181,7 +195,7 @@ def test_real_bad_crc_and_truncated_samples_never_vanish(store: Store, settings:
     assert outcomes[0].status == "ingested" and any("CRC" in w for w in outcomes[0].warnings)
     assert all(o.reason or o.warnings for o in outcomes)
     assert len(files_under(settings.archive)) + len(
-        [n for n in files_under(settings.quarantine) if n.endswith(".fit")]) == 2
+        [n for n in names_under(settings.quarantine) if n.endswith(".fit")]) == 2
 
 
 def test_archive_inside_the_inbox_is_never_read_again(store: Store, tmp_path: Path) -> None:
@@ -207,3 +221,62 @@ def test_perceived_effort_and_the_speed_of_a_runs_fifths_are_stored(
         assert rated.speed_first_fifth_mps == pytest.approx(10_000 / 3000, abs=0.01)
         assert rated.speed_last_fifth_mps == pytest.approx(10_000 / 3000, abs=0.01)
         assert rated.cadence_first_fifth_spm == pytest.approx(170, abs=0.5)
+
+
+def test_the_settings_a_service_config_describes(tmp_path: Path) -> None:
+    config = ServiceConfig.model_validate({
+        "inbox": tmp_path / "in", "archive": tmp_path / "ar", "quarantine": tmp_path / "qu",
+        "timezone": "Europe/Berlin",
+        "athletes": [{"id": "ana", "timezone": "Europe/Lisbon"}, {"id": "bob"}],
+        "ingest": {"decoder": "fitdecode", "stability": "7s", "workers": 2}})
+    settings = settings_from_config(config)
+    assert (settings.inbox, settings.archive, settings.quarantine) == (
+        tmp_path / "in", tmp_path / "ar", tmp_path / "qu")
+    assert (settings.decoder, settings.stability_s, settings.workers) == ("fitdecode", 7.0, 2)
+    assert settings.timezone_for("ana") == "Europe/Lisbon"
+    assert settings.timezone_for("bob") == settings.timezone_for("carl") == "Europe/Berlin"
+
+
+def test_what_a_batch_asks_of_the_service_next() -> None:
+    def batch(*statuses: IngestStatus) -> list[IngestOutcome]:
+        return [IngestOutcome(Path("run.fit"), "ana", status) for status in statuses]
+
+    others = [s for s in IngestStatus if s != IngestStatus.INGESTED]
+    assert batch_needs_evaluation(batch(IngestStatus.DUPLICATE, IngestStatus.INGESTED))
+    assert not batch_needs_evaluation(batch(*others))
+    waiting = batch(IngestStatus.INGESTED, IngestStatus.WAITING)
+    assert rescan_delay_s(waiting, stability_s=5.0, debounce_s=1.0) == 5.0
+    assert rescan_delay_s(waiting, stability_s=0.0, debounce_s=1.0) == 1.0
+    assert rescan_delay_s(batch(IngestStatus.INGESTED), stability_s=5.0, debounce_s=1.0) is None
+    assert IngestStatus.INGESTED == "ingested" and f"{IngestStatus.WAITING}" == "waiting"
+
+
+def test_the_files_a_command_line_names(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    export = tmp_path / "export"
+    for path in (inbox / "ana" / "run.fit", inbox / "root.fit", export / "2026" / "b.fit.gz",
+                 export / "a.zip", export / "notes.txt", export / ".hidden.fit",
+                 export / "c.fit.part", tmp_path / "named.bin"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    paths = [inbox / "ana" / "run.fit", inbox / "root.fit", export, tmp_path / "named.bin",
+             tmp_path / "missing.fit"]
+    assert [(i.path.relative_to(tmp_path).as_posix(), i.athlete_id)
+            for i in items_from_paths(paths, inbox)] == [
+        ("inbox/ana/run.fit", "ana"), ("inbox/root.fit", "default"),
+        ("export/2026/b.fit.gz", "default"), ("export/a.zip", "default"),
+        ("named.bin", "default")]  # a file named outright is taken whatever its name
+    assert {i.athlete_id for i in items_from_paths(paths, inbox, "bob")} == {"bob"}
+
+
+def test_the_package_exports_load_on_use_and_workers_stay_light() -> None:
+    for name in ingest.__all__:
+        assert getattr(ingest, name).__module__.startswith("ingest.")
+    with pytest.raises(AttributeError):
+        _ = ingest.no_such_name
+    # the decoding pool preloads ingest.parse: it must not drag the store or the watcher along
+    code = ("import sys, ingest.parse; print(sorted({m.split('.')[0] for m in sys.modules}"
+            " & {'alembic', 'sqlalchemy', 'store', 'watchdog', 'pydantic'}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert loaded.stdout.strip() == "[]"

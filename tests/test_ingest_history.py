@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import files_under
 from sqlalchemy import func, select
 
-from ingest.fit_encode import encode_file_id_only, encode_run
-from ingest.pipeline import IngestSettings, ingest_inbox, reprocess_archive
+from fitwriter.encode import encode_file_id_only, encode_run
+from ingest import IngestSettings, count_reprocessable, ingest_inbox, reprocess_archive
 from store import Activity, ActivitySeries, SourceFile, Store
 
 START = datetime(2026, 10, 1, 7, 0, tzinfo=UTC)
@@ -35,10 +36,6 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
-
-
-def files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
 def count(store: Store, model: type) -> int:
@@ -164,6 +161,10 @@ def test_reprocess_updates_activities_in_place(store: Store, settings: IngestSet
         for activity in session.scalars(select(Activity)):
             activity.steady_cadence_spm, activity.decoder, activity.series = 150.0, None, None
     assert count(store, ActivitySeries) == 0
+    with store.session() as session:  # what a progress bar counts on
+        assert count_reprocessable(session) == 5
+        assert count_reprocessable(session, "ana") == 5
+        assert count_reprocessable(session, "someone-else") == 0
 
     outcomes = reprocess_archive(store, settings)
 

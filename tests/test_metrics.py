@@ -4,13 +4,16 @@ zero denominators, local midnight, DST weeks and --as-of in the past."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
-from metrics import CATALOGUE, compute_all, load_history
+from metrics import CATALOGUE, MetricResult, compute_all, load_history
 from metrics.daily import ewma
 from metrics.history import ActivityPoint, History, local_date_of, points_from_rows
 from metrics.load import (
@@ -214,9 +217,26 @@ def test_bands_name_where_a_value_falls() -> None:
     assert CATALOGUE["monotony_7d"].band(None) == ""
 
 
-def test_every_metric_states_its_formula_or_source() -> None:
-    for spec in CATALOGUE.values():
-        assert spec.compute.__doc__ and len(spec.compute.__doc__) > 30, spec.name
+def test_every_catalogue_entry_computes_its_own_metric() -> None:
+    """Each name's function is found (the catalogue names them lazily) and answers for a run."""
+    week = daily_runs({0: 10.0, 2: 6.0, 4: 8.0, 9: 7.0, 16: 5.0, 23: 9.0, 30: 6.0})
+    for name, spec in CATALOGUE.items():
+        result = spec.value(week, "distance")
+        assert isinstance(result, MetricResult), name
+    assert CATALOGUE["distance_7d_km"].value(week).value == pytest.approx(24.0)
+    strain_km, strain_min = (CATALOGUE["strain_7d"].value(week, load).value
+                             for load in ("distance", "time"))
+    assert strain_km and strain_min and strain_min > strain_km  # minutes, not km
+
+
+def test_the_catalogue_loads_without_the_maths() -> None:
+    """`check-config` validates rules against the catalogue: that must not import numpy/scipy,
+    nor the database layer (they load with the first computed value)."""
+    probe = ("import sys, metrics; metrics.CATALOGUE['ctl'].band(1.0); "
+             "print(sorted({'numpy', 'scipy', 'sqlalchemy'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"
 
 
 # --- the local calendar ---------------------------------------------------------------------

@@ -17,7 +17,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from smtp_sink import Collector, LoopbackController
 
 from config.schema import EmailConfig
-from notify.email import build_message, render, send, thread_root_id, write_eml
+from notify.channels.email import build_message, render, send_smtp, thread_root_id
+from notify.channels.file import write_eml
 
 SENDER = "strideguard@example.org"
 RECIPIENT = "coach@example.org"
@@ -164,7 +165,7 @@ def test_plain_delivery_preserves_bytes_and_mime(smtp_server: StartServer) -> No
     server = smtp_server(handler)
     rendered = render(_message())
 
-    result = send(rendered, SENDER, [RECIPIENT], _config(server.port))
+    result = send_smtp(rendered, SENDER, [RECIPIENT], _config(server.port))
 
     assert (result.ok, result.reason) == (True, "")
     (received,) = handler.received
@@ -183,7 +184,7 @@ def test_retry_sends_the_same_message(smtp_server: StartServer) -> None:
     server = smtp_server(handler)
     rendered = render(_message())
     for _ in range(2):
-        assert send(rendered, SENDER, [RECIPIENT], _config(server.port)).ok
+        assert send_smtp(rendered, SENDER, [RECIPIENT], _config(server.port)).ok
     first, second = handler.received
     assert first.content == second.content
 
@@ -194,7 +195,7 @@ def test_starttls_rejects_untrusted_certificate(
     handler = Collector()
     server = smtp_server(handler, tls_context=server_tls, require_starttls=True)
 
-    result = send(
+    result = send_smtp(
         render(_message()), SENDER, [RECIPIENT], _config(server.port, security="starttls")
     )
 
@@ -210,7 +211,7 @@ def test_starttls_with_ca_file_delivers_over_tls(
     server = smtp_server(handler, tls_context=server_tls, require_starttls=True)
     config = _config(server.port, security="starttls", ca_file=ca_file)
 
-    result = send(render(_message()), SENDER, [RECIPIENT], config)
+    result = send_smtp(render(_message()), SENDER, [RECIPIENT], config)
 
     assert result.ok, result.reason
     assert handler.received[0].tls
@@ -220,7 +221,7 @@ def test_starttls_not_offered_is_permanent_never_downgraded(smtp_server: StartSe
     handler = Collector()
     server = smtp_server(handler)  # plaintext only: no STARTTLS advertised
 
-    result = send(
+    result = send_smtp(
         render(_message()), SENDER, [RECIPIENT], _config(server.port, security="starttls")
     )
 
@@ -245,7 +246,7 @@ def test_starttls_then_auth_logs_in_over_tls(
         server.port, security="starttls", ca_file=ca_file, username="alerts", password=PASSWORD
     )
 
-    result = send(render(_message()), SENDER, [RECIPIENT], config)
+    result = send_smtp(render(_message()), SENDER, [RECIPIENT], config)
 
     assert result.ok, result.reason
     assert handler.received[0].tls
@@ -258,8 +259,8 @@ def test_implicit_tls_rejects_untrusted_then_accepts_with_ca_file(
     server = smtp_server(handler, ssl_context=server_tls)
     rendered = render(_message())
 
-    untrusted = send(rendered, SENDER, [RECIPIENT], _config(server.port, security="ssl"))
-    trusted = send(
+    untrusted = send_smtp(rendered, SENDER, [RECIPIENT], _config(server.port, security="ssl"))
+    trusted = send_smtp(
         rendered, SENDER, [RECIPIENT], _config(server.port, security="ssl", ca_file=ca_file)
     )
 
@@ -271,13 +272,14 @@ def test_implicit_tls_rejects_untrusted_then_accepts_with_ca_file(
 
 def test_implicit_tls_against_plaintext_server_is_permanent(smtp_server: StartServer) -> None:
     server = smtp_server(Collector())
-    result = send(render(_message()), SENDER, [RECIPIENT], _config(server.port, security="ssl"))
+    config = _config(server.port, security="ssl")
+    result = send_smtp(render(_message()), SENDER, [RECIPIENT], config)
     assert (result.ok, result.retryable) == (False, False)
 
 
 def test_missing_ca_file_is_permanent(tmp_path: Path) -> None:
     config = _config(_closed_port(), security="ssl", ca_file=tmp_path / "missing.pem")
-    result = send(b"x", SENDER, [RECIPIENT], config)
+    result = send_smtp(b"x", SENDER, [RECIPIENT], config)
     assert (result.ok, result.retryable) == (False, False)
     assert "ca_file" in result.reason
 
@@ -295,7 +297,7 @@ def test_rcpt_reply_decides_retry(smtp_server: StartServer, reply: str, retryabl
     handler = Collector(rcpt_replies={RECIPIENT: reply})
     server = smtp_server(handler)
 
-    result = send(render(_message()), SENDER, [RECIPIENT], _config(server.port))
+    result = send_smtp(render(_message()), SENDER, [RECIPIENT], _config(server.port))
 
     assert (result.ok, result.retryable) == (False, retryable)
     assert reply.split()[0] in result.reason and RECIPIENT in result.reason
@@ -307,7 +309,7 @@ def test_rcpt_reply_decides_retry(smtp_server: StartServer, reply: str, retryabl
 )
 def test_data_reply_decides_retry(smtp_server: StartServer, reply: str, retryable: bool) -> None:
     server = smtp_server(Collector(data_reply=reply))
-    result = send(render(_message()), SENDER, [RECIPIENT], _config(server.port))
+    result = send_smtp(render(_message()), SENDER, [RECIPIENT], _config(server.port))
     assert (result.ok, result.retryable) == (False, retryable)
     assert reply.split()[0] in result.reason
 
@@ -317,7 +319,7 @@ def test_partial_refusal_is_ok_and_names_the_refused(smtp_server: StartServer) -
     handler = Collector(rcpt_replies={refused: "550 5.1.1 no such user"})
     server = smtp_server(handler)
 
-    result = send(render(_message()), SENDER, [RECIPIENT, refused], _config(server.port))
+    result = send_smtp(render(_message()), SENDER, [RECIPIENT, refused], _config(server.port))
 
     assert result.ok
     assert refused in result.reason and "550" in result.reason
@@ -326,7 +328,7 @@ def test_partial_refusal_is_ok_and_names_the_refused(smtp_server: StartServer) -
 
 
 def test_server_not_running_is_retryable() -> None:
-    result = send(render(_message()), SENDER, [RECIPIENT], _config(_closed_port()))
+    result = send_smtp(render(_message()), SENDER, [RECIPIENT], _config(_closed_port()))
     assert (result.ok, result.retryable) == (False, True)
 
 
@@ -335,7 +337,7 @@ def test_silent_server_times_out_retryable() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()  # the kernel accepts; nobody ever sends the 220 greeting
         config = _config(listener.getsockname()[1], timeout=0.2)
-        result = send(render(_message()), SENDER, [RECIPIENT], config)
+        result = send_smtp(render(_message()), SENDER, [RECIPIENT], config)
     assert (result.ok, result.retryable) == (False, True)
 
 
@@ -345,8 +347,8 @@ def test_auth_failure_is_permanent_and_hides_password(smtp_server: StartServer) 
     wrong = _config(server.port, username="alerts", password="wrong-" + PASSWORD)
     right = _config(server.port, username="alerts", password=PASSWORD)
 
-    failed = send(render(_message()), SENDER, [RECIPIENT], wrong)
-    delivered = send(render(_message()), SENDER, [RECIPIENT], right)
+    failed = send_smtp(render(_message()), SENDER, [RECIPIENT], wrong)
+    delivered = send_smtp(render(_message()), SENDER, [RECIPIENT], right)
 
     assert (failed.ok, failed.retryable) == (False, False)
     assert "535" in failed.reason
@@ -356,7 +358,7 @@ def test_auth_failure_is_permanent_and_hides_password(smtp_server: StartServer) 
 
 
 def test_no_recipients_is_permanent() -> None:
-    result = send(b"x", SENDER, [], _config(_closed_port()))
+    result = send_smtp(b"x", SENDER, [], _config(_closed_port()))
     assert (result.ok, result.retryable) == (False, False)
 
 

@@ -16,8 +16,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug import Request, Response
 
 from config.schema import WebhookConfig
-from notify import webhook
-from notify.webhook import build_headers, redact_url, send, sign, signature_key
+from notify.channels import webhook
+from notify.channels.webhook import build_headers, post_signed, redact_url, sign, signature_key
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 SECRET_KEY_B64 = SECRET.removeprefix("whsec_")
@@ -85,7 +85,7 @@ def test_build_headers_carry_id_as_idempotency_key() -> None:
 
 
 def test_dot_in_event_id_is_a_permanent_failure(httpserver_ipv4: HTTPServer) -> None:
-    result = send(BODY, "evt.1", _config(httpserver_ipv4.url_for("/hook")))
+    result = post_signed(BODY, "evt.1", _config(httpserver_ipv4.url_for("/hook")))
     assert (result.ok, result.retryable) == (False, False)
     assert httpserver_ipv4.log == []
 
@@ -98,7 +98,7 @@ def test_delivery_sends_exact_bytes_verifiable_by_standardwebhooks(
 ) -> None:
     httpserver_ipv4.expect_request("/hook", method="POST").respond_with_data("", status=204)
 
-    result = send(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
+    result = post_signed(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
 
     assert result.ok, result.reason
     request, _ = httpserver_ipv4.log[0]
@@ -114,8 +114,8 @@ def test_retry_reuses_id_with_fresh_timestamp_and_signature(httpserver_ipv4: HTT
     config = _config(httpserver_ipv4.url_for("/hook"))
     now = time.time()
 
-    send(BODY, EVENT_ID, config, now_s=lambda: now)
-    send(BODY, EVENT_ID, config, now_s=lambda: now + 30)
+    post_signed(BODY, EVENT_ID, config, now_s=lambda: now)
+    post_signed(BODY, EVENT_ID, config, now_s=lambda: now + 30)
 
     first, second = (request.headers for request, _ in httpserver_ipv4.log)
     assert first["webhook-id"] == second["webhook-id"] == EVENT_ID
@@ -156,7 +156,7 @@ def test_status_table(
     )
     httpserver_ipv4.expect_request("/elsewhere").respond_with_data("followed", status=200)
 
-    result = send(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
+    result = post_signed(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
 
     assert (result.ok, result.retryable, result.disable_endpoint) == (ok, retryable, disable)
     assert [request.path for request, _ in httpserver_ipv4.log] == ["/hook"]  # no redirects
@@ -173,7 +173,7 @@ def test_429_honours_retry_after_seconds(httpserver_ipv4: HTTPServer) -> None:
     httpserver_ipv4.expect_request("/hook").respond_with_data(
         "slow down", status=429, headers={"Retry-After": "7"}
     )
-    result = send(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
+    result = post_signed(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
     assert (result.ok, result.retryable, result.retry_after_s) == (False, True, 7)
 
 
@@ -183,7 +183,8 @@ def test_503_honours_retry_after_http_date(httpserver_ipv4: HTTPServer) -> None:
     httpserver_ipv4.expect_request("/hook").respond_with_data(
         "", status=503, headers={"Retry-After": later}
     )
-    result = send(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")), now_s=lambda: now_s)
+    config = _config(httpserver_ipv4.url_for("/hook"))
+    result = post_signed(BODY, EVENT_ID, config, now_s=lambda: now_s)
     assert result.retryable
     assert result.retry_after_s == pytest.approx(120)
 
@@ -206,14 +207,14 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 
 def test_long_body_is_cut_to_200_chars(httpserver_ipv4: HTTPServer) -> None:
     httpserver_ipv4.expect_request("/hook").respond_with_data("x" * 5000, status=400)
-    result = send(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
+    result = post_signed(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
     assert "x" * 200 in result.reason
     assert "x" * 201 not in result.reason
 
 
 def test_secret_echoed_by_receiver_is_redacted(httpserver_ipv4: HTTPServer) -> None:
     httpserver_ipv4.expect_request("/hook").respond_with_data(f"bad secret {SECRET}", status=401)
-    result = send(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
+    result = post_signed(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")))
     assert not result.ok
     assert "<redacted>" in result.reason
     _assert_no_secret(result.reason)
@@ -228,7 +229,7 @@ def test_read_timeout_is_retryable(httpserver_ipv4: HTTPServer) -> None:
     config = _config(httpserver_ipv4.url_for("/hook"), read_timeout=0.1)
 
     started = time.monotonic()
-    result = send(BODY, EVENT_ID, config)
+    result = post_signed(BODY, EVENT_ID, config)
     elapsed_s = time.monotonic() - started
     # Let the single-threaded server finish so its late log entry does not leak into other tests.
     deadline_s = time.monotonic() + 2
@@ -243,7 +244,7 @@ def test_read_timeout_is_retryable(httpserver_ipv4: HTTPServer) -> None:
 
 def test_connection_refused_is_retryable_and_url_redacted() -> None:
     url = f"http://hookuser:hookpass@127.0.0.1:{_closed_port()}/hook?token=tok123"
-    result = send(BODY, EVENT_ID, _config(url, connect_timeout=1))
+    result = post_signed(BODY, EVENT_ID, _config(url, connect_timeout=1))
     assert (result.ok, result.retryable) == (False, True)
     for leaked in ("tok123", "hookpass", "hookuser"):
         assert leaked not in result.reason
@@ -254,7 +255,8 @@ def test_caller_session_is_used(httpserver_ipv4: HTTPServer) -> None:
     httpserver_ipv4.expect_request("/hook").respond_with_data("ok")
     with requests.Session() as session:
         session.headers["X-Probe"] = "1"
-        result = send(BODY, EVENT_ID, _config(httpserver_ipv4.url_for("/hook")), session=session)
+        config = _config(httpserver_ipv4.url_for("/hook"))
+        result = post_signed(BODY, EVENT_ID, config, session=session)
     assert result.ok
     assert httpserver_ipv4.log[0][0].headers["X-Probe"] == "1"
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from config.schema import ServiceConfig
-from ingest.synthetic import PlannedSession, weekly_plan
+from fitwriter.synthetic import PlannedSession, weekly_plan
 from notify.outbox import enqueue_alert
-from rules.evaluate import evaluate
+from rules.evaluate import evaluate, explain_rule
 from rules.loader import load_rules
 from store import Activity, Alert, Athlete, OutboxMessage, SourceFile, Store
 
@@ -102,6 +102,7 @@ def test_episode_resolves_and_a_new_one_inside_cooldown_is_not_sent(
     store_plan(store, weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=10.0))
     run_evaluation(store, config, rules=[rules])
     assert fired(store)["single_run_spike"].severity == "warn"
+    assert fired(store)["single_run_spike"].payload["severity"] == "warn"
     later = TODAY + timedelta(days=7)  # the 10 km run has left the 7-day window
     run_evaluation(store, config, as_of=later, now=NOW + timedelta(days=7), rules=[rules])
     assert fired(store)["single_run_spike"].resolved_at is not None
@@ -247,3 +248,27 @@ def test_an_alert_of_a_removed_rule_resolves(store: Store, config: ServiceConfig
     assert fired(store)["single_run_spike"].resolved_at is None  # a dry run changes nothing
     run_evaluation(store, config, rules=[without_it], now=NOW + timedelta(minutes=5))
     assert fired(store)["single_run_spike"].resolved_at == NOW + timedelta(minutes=5)
+
+
+def test_explain_gives_each_day_the_verdict_an_evaluation_that_day_gave(
+        store: Store, config: ServiceConfig, tmp_path: Path) -> None:
+    store_plan(store, weekly_plan(TODAY, 6, [5.0, 6.0, 5.0, 6.0, 8.0], final_run_km=17.0))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: spike\n    metric: longest_run_ratio_30d\n    warn: \"> 1.10\"\n"
+        "    critical: \"> 2\"\n  - id: spike_when_rested\n    metric: longest_run_ratio_30d\n"
+        "    warn: \"> 1.10\"\n    when: {all: [\"rest_days_7d >= 7\"]}\n", encoding="utf-8")
+    rule_set = load_rules([rules])
+    for day in (TODAY - timedelta(days=10), TODAY):
+        report = run_evaluation(store, config, as_of=day, rules=[rules], dry_run=True)
+        judged = {f.rule.id: (f.value, f.severity) for f in report.findings}
+        with store.session() as session:
+            explained = {rule.id: explain_rule(session, config, rule, "ana", day, 3)
+                         for rule in rule_set.rules}
+        for rule_id, verdicts in explained.items():
+            assert [v.day for v in verdicts] == [day - timedelta(days=n) for n in (2, 1, 0)]
+            assert (verdicts[-1].value, verdicts[-1].severity) == judged[rule_id]
+    assert judged == {"spike": (pytest.approx(17 / 8, rel=1e-3), "critical"),
+                      "spike_when_rested": (pytest.approx(17 / 8, rel=1e-3), None)}
+    assert [v.held_back_by_when for v in explained["spike_when_rested"]] == [False, False, True]
+    assert not any(v.held_back_by_when for v in explained["spike"])

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from config.schema import ServiceConfig
-from ingest.fit_encode import encode_run, encode_strength
-from ingest.pipeline import IngestSettings, ingest_inbox
+from fitwriter.encode import encode_run, encode_strength
+from ingest import IngestSettings, ingest_inbox
 from notify.outbox import enqueue_alert
 from rules.evaluate import evaluate
 from rules.loader import load_rules

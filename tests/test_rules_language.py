@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from config.loader import ConfigError
+from config import ConfigError
 from config.schema import ServiceConfig, WebhookConfig
 from metrics import CATALOGUE, ActivityPoint, History
 from metrics.result import MetricResult
-from notify.outbox import targets_for
-from rules.evaluate import judge
+from notify.channels import targets_for
+from rules.judge import judge
 from rules.loader import RulesReloader, load_rules
 from rules.schema import Rule
 
@@ -166,6 +166,21 @@ def test_when_all_and_any_gate_a_rule_and_never_pass_on_null() -> None:
     assert _judge(rule, None, {"rest_days_7d": 2, "strength_sessions_7d": 0}) is None
 
 
+def test_a_threshold_held_back_by_when_is_told_apart_from_one_not_met() -> None:
+    rule = _rule(when={"all": ["rest_days_7d <= 3"]})
+    history = a_year_of_history()
+    rested, busy = {"rest_days_7d": MetricResult(4)}, {"rest_days_7d": MetricResult(2)}
+    held = judge(rule, "ana", history, MetricResult(60), None, rested)
+    assert (held.severity, held.threshold, held.condition, held.held_back_by_when) == (
+        None, None, None, True)
+    assert judge(rule, "ana", history, MetricResult(40), None, rested).held_back_by_when is False
+    fires = judge(rule, "ana", history, MetricResult(60), None, busy)
+    assert (fires.severity, fires.threshold, fires.condition, fires.held_back_by_when) == (
+        "warn", 50, "> 50", False)
+    too_new = _rule(when={"all": ["rest_days_7d <= 3"]}, min_history="400d")
+    assert judge(too_new, "ana", history, MetricResult(60), None, rested).held_back_by_when is False
+
+
 def test_outside_fires_on_either_side_and_names_the_nearer_end() -> None:
     rule = Rule.model_validate({"id": "g", "metric": "gct_balance_left_pct",
                                 "info": "outside 47.8..52.2"})
@@ -205,7 +220,20 @@ def test_a_rule_can_name_its_channels(tmp_path: Path) -> None:
     assert targets_for(email_only, "ana", "resolved", ["webhook"]) == []
     assert isinstance(config.notify.webhooks[0], WebhookConfig)
     with pytest.raises(ValueError, match="channels"):
-        _rule(channels=["sms"])
+        _rule(channels=["SMS!"])
+
+
+def test_a_rule_names_only_channels_the_service_has(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - id: r\n    metric: distance_7d_km\n    warn: \"> 50\"\n"
+                     "    channels: [email, sms]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_rules([rules], channel_kinds=("email", "webhook", "file"))
+    assert raised.value.errors == [f"{rules}:5:23: rules[0].channels[1]: unknown channel 'sms'; "
+                                   "the channels are: email, webhook, file"]
+    # a channel registered in notify (one module, one registry line) is a word rules may use
+    rule_set = load_rules([rules], channel_kinds=("email", "webhook", "file", "sms"))
+    assert rule_set.rules[0].channels == ["email", "sms"]
 
 
 def test_a_file_included_twice_is_read_once(tmp_path: Path) -> None:

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from notify.channel import DeliveryResult
 from notify.outbox import claim_due, record_result
-from notify.result import DeliveryResult
-from store import Alert, Athlete, OutboxMessage, Store, open_store
+from store import SCHEMA_HEAD, Alert, Athlete, OutboxMessage, Store, ensure_athlete, open_store
+from store.db import MIGRATIONS_DIR, create_store_engine, schema_revision
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 
 def add_alert(store: Store, alert_id: str, episode: int, resolved: bool = False) -> None:
     with store.session() as session:
-        if session.get(Athlete, "ana") is None:
-            session.add(Athlete(id="ana"))
-            session.flush()
+        ensure_athlete(session, "ana")
         session.add(Alert(id=alert_id, rule_id="single_run_spike", athlete_id="ana",
                           episode=episode, severity="warn", metric="longest_run_ratio_30d",
                           value=1.5, threshold=1.1, as_of=date(2026, 11, 21), fired_at=NOW,
@@ -39,6 +41,61 @@ def test_migrations_create_the_schema_and_are_idempotent(store: Store,
     assert {"athletes", "source_files", "activities", "alerts", "outbox",
             "alembic_version"} <= tables
     open_store(database_url).dispose()  # opening again applies nothing and fails nothing
+
+
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def test_schema_head_is_the_newest_migration() -> None:
+    """open_store skips Alembic at SCHEMA_HEAD: a new migration must move the constant too."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(_alembic_config(None))
+    assert scripts.get_heads() == [SCHEMA_HEAD]
+
+
+def test_a_store_at_the_head_opens_without_loading_alembic(database_url: str) -> None:
+    open_store(database_url).dispose()  # migrates a new database
+    code = ("import sys; from store import open_store; open_store(sys.argv[1]).dispose(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    opened = subprocess.run([sys.executable, "-c", code, database_url], capture_output=True,
+                            text=True, check=True)
+    assert opened.stdout.strip() == "[]"
+    engine = create_store_engine(database_url)
+    assert schema_revision(engine) == SCHEMA_HEAD
+    engine.dispose()
+
+
+def test_dropping_the_athlete_name_keeps_every_row(database_url: str) -> None:
+    """0004 drops a column of a table that other rows refer to (SQLite keeps its keys on)."""
+    from alembic import command
+
+    engine = create_store_engine(database_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0003")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO athletes (id, name, created_at) "
+                                "VALUES ('ana', 'Ana', :now)"), {"now": NOW})
+        connection.execute(text(
+            "INSERT INTO source_files (sha256, athlete_id, original_name, size_bytes, status, "
+            "warnings, received_at) VALUES ('ab', 'ana', 'run.fit', 1, 'ingested', '[]', :now)"),
+            {"now": NOW})
+    engine.dispose()
+    store = open_store(database_url)
+    try:
+        columns = {c["name"] for c in inspect(store.engine).get_columns("athletes")}
+        assert columns == {"id", "created_at"}
+        with store.session() as session:
+            assert [a.id for a in session.scalars(select(Athlete))] == ["ana"]
+            assert session.execute(text("SELECT athlete_id FROM source_files")).all() == [("ana",)]
+    finally:
+        store.dispose()
 
 
 def test_migrations_match_the_models(store: Store) -> None:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,15 +20,14 @@ import pytest
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from helpers import ServiceProcess, files_under, running_service, wait_for
 from sqlalchemy import func, select
 
 import service
-from ingest.fit_encode import encode_run
+from fitwriter.encode import encode_run
 from ingest.watch import InboxWatcher, WatchError
 from store import Activity, SourceFile, open_store
 
-REPO = Path(__file__).resolve().parents[1]
-SERVICE = [sys.executable, "-c", "import sys, service; sys.exit(service.main())"]
 FILES = 500
 DEADLINE_S = 120.0
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -62,53 +58,22 @@ def write_runs(folder: Path, count: int) -> list[str]:
 
 
 def fit_files(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and p.name.endswith(".fit")]
-
-
-def wait_for(condition, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if process is not None and process.poll() is not None:
-            return condition()
-        time.sleep(0.1)
-    return False
+    return [p for p in files_under(folder) if p.name.endswith(".fit")]
 
 
 @contextmanager
-def running_service(tmp_path: Path, mode: str, scan_interval: str,
-                    stability: str = "0s") -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """`strideguard run` on an empty inbox, started up (first scan done); stopped with SIGTERM.
-
-    The log goes to a file: 500 files log more than a pipe holds, which would stall the service.
-    """
+def watching_service(tmp_path: Path, mode: str, scan_interval: str,
+                     stability: str = "0s") -> Iterator[ServiceProcess]:
+    """`strideguard run` on an empty inbox in the given watch mode, its first scan done."""
     config = tmp_path / "strideguard.yaml"
     config.write_text(
         "database: sqlite:///data/strideguard.db\ntimezone: UTC\n"
         f"schedule:\n  scan_interval: {scan_interval}\n  dispatch_interval: 1s\n"
         f"ingest:\n  stability: {stability}\n  watch: {mode}\n", encoding="utf-8")
-    log_file = tmp_path / "service.log"
-    with log_file.open("wb") as log_out:
-        process = subprocess.Popen([*SERVICE, "--config", str(config), "run"], cwd=REPO,
-                                   stdout=log_out, stderr=subprocess.STDOUT)
-    try:
-        assert wait_for(lambda: "initial scan of" in log_file.read_text(), 30, process), (
-            f"the service never finished its first scan:\n{log_file.read_text()}")
-        log_text = log_file.read_text()
-        if mode == "events":
-            assert "with native file events" in log_text, log_text
-        else:
-            assert "by polling only" in log_text, log_text
-        yield process, log_file
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with running_service(config) as running:
+        expected = "with native file events" if mode == "events" else "by polling only"
+        assert expected in running.log(), running.log()
+        yield running
 
 
 def assert_each_file_stored_once(tmp_path: Path, names: list[str]) -> None:
@@ -132,10 +97,10 @@ def assert_each_file_stored_once(tmp_path: Path, names: list[str]) -> None:
     assert activities == distinct_starts == len(names)
 
 
-def stop_cleanly(process: subprocess.Popen[bytes], log_file: Path) -> str:
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 0, log_file.read_text()
-    log_text = log_file.read_text()
+def stop_cleanly(running: ServiceProcess) -> str:
+    running.stop()
+    assert running.process.returncode == 0, running.log()
+    log_text = running.log()
     assert "stopped" in log_text
     assert "Traceback" not in log_text and " ERROR " not in log_text, log_text
     return log_text
@@ -152,6 +117,7 @@ def skip_without_native_events(mode: str) -> None:
         pytest.skip(f"watchdog's native observer is unavailable here: {reason}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "scan_interval"), WATCH_MODES)
 def test_a_folder_of_500_files_moved_into_the_inbox_is_ingested_once_each(
         tmp_path: Path, mode: str, scan_interval: str) -> None:
@@ -159,17 +125,18 @@ def test_a_folder_of_500_files_moved_into_the_inbox_is_ingested_once_each(
     staged = tmp_path / "staging" / "ana"
     names = write_runs(staged, FILES)
     inbox = tmp_path / "data" / "inbox"
-    with running_service(tmp_path, mode, scan_interval) as (process, log_file):
+    with watching_service(tmp_path, mode, scan_interval) as running:
         started = time.monotonic()
         os.rename(staged, inbox / "ana")  # the whole folder appears at once
-        assert wait_for(lambda: not fit_files(inbox), DEADLINE_S, process), (
+        assert wait_for(lambda: not fit_files(inbox), DEADLINE_S, running.process), (
             f"{len(fit_files(inbox))} files still in the inbox after {DEADLINE_S:g}s")
         drained_s = time.monotonic() - started
-        stop_cleanly(process, log_file)
+        stop_cleanly(running)
     assert_each_file_stored_once(tmp_path, names)
     print(f"{mode}: {FILES} files moved in as one folder, inbox drained in {drained_s:.1f}s")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "scan_interval"), WATCH_MODES)
 def test_files_copied_in_one_by_one_are_ingested_once_each(
         tmp_path: Path, mode: str, scan_interval: str) -> None:
@@ -179,17 +146,17 @@ def test_files_copied_in_one_by_one_are_ingested_once_each(
     inbox = tmp_path / "data" / "inbox"
     # a plain copy creates the file empty and fills it, so a scan can meet a file mid-copy:
     # the FIT completeness check (with the default stability) keeps it waiting, not quarantined
-    with running_service(tmp_path, mode, scan_interval, stability="5s") as (process, log_file):
+    with watching_service(tmp_path, mode, scan_interval, stability="5s") as running:
         started = time.monotonic()
         (inbox / "ana").mkdir()
         for index, name in enumerate(names):
             shutil.copy(export / name, inbox / "ana" / name)
             if index % 25 == 24:
                 time.sleep(0.05)  # a trickle over a few scans, so files arrive while one runs
-        assert wait_for(lambda: not fit_files(inbox), DEADLINE_S, process), (
+        assert wait_for(lambda: not fit_files(inbox), DEADLINE_S, running.process), (
             f"{len(fit_files(inbox))} files still in the inbox after {DEADLINE_S:g}s")
         drained_s = time.monotonic() - started
-        stop_cleanly(process, log_file)
+        stop_cleanly(running)
     assert_each_file_stored_once(tmp_path, names)
     print(f"{mode}: {FILES} files copied in one by one, inbox drained in {drained_s:.1f}s")
 

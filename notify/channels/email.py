@@ -1,25 +1,105 @@
-"""Email channel: build the alert message, send its pre-rendered bytes over SMTP, or drop a .eml."""
+"""Email channel: the alert as a text + HTML message, its targets, and one SMTP delivery."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import smtplib
 import ssl
-import tempfile
+from collections.abc import Mapping
 from dataclasses import replace
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from pathlib import Path
+from typing import Any
 
-from config.schema import EmailConfig
-from notify.result import DeliveryResult
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from config.schema import EmailConfig, ServiceConfig
+from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
 
 log = logging.getLogger(__name__)
 
 _REDACTED = "<redacted>"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "config" / "templates"
+_ENV = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    undefined=StrictUndefined,
+    autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
+    keep_trailing_newline=True,
+)
+
+
+class EmailChannel:
+    """Firing alerts by SMTP to the athlete and the coach copies; resolved ones are not mailed."""
+
+    kind = "email"
+
+    def configured(self, config: ServiceConfig) -> bool:
+        return config.notify.email is not None
+
+    def targets(self, config: ServiceConfig, athlete_id: str, kind: NoticeKind) -> list[Target]:
+        # a runner needs no mail saying a risk has passed
+        if config.notify.email is None or kind != "firing":
+            return []
+        athlete = config.athlete(athlete_id)
+        recipients = [athlete.email] if athlete and athlete.email else []
+        recipients += config.notify.email.to
+        if not recipients:
+            return []
+        return [Target(self.kind, tuple(dict.fromkeys(recipients)))]
+
+    def render(self, config: ServiceConfig, notice: Notice) -> bytes:
+        if config.notify.email is None:
+            raise ValueError("email is not configured")
+        return render_alert_email(notice.alert, notice.kind, sender=config.notify.email.sender,
+                                  to=list(notice.target.recipients), event_id=notice.event_id)
+
+    def send(self, config: ServiceConfig, message: Outgoing) -> DeliveryResult:
+        email = config.notify.email
+        if email is None:
+            return DeliveryResult(ok=False, reason="email is no longer configured")
+        sender = parseaddr(email.sender)[1] or email.sender  # the envelope wants the bare address
+        return send_smtp(message.payload, sender, list(message.recipients), email)
+
+
+CHANNEL = EmailChannel()
+
+
+def value_text(alert: Mapping[str, Any]) -> str:
+    """The alert's value with its unit for a subject or body line, or `no data`."""
+    value, unit = alert.get("value"), alert.get("unit", "")
+    if not isinstance(value, int | float):
+        return "no data"
+    number = f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{number} {unit}".strip() if unit != "×" else f"{number} ×"
+
+
+def email_subject(alert: Mapping[str, Any], kind: NoticeKind) -> str:
+    label = "resolved" if kind == "resolved" else alert["severity"]
+    return f"[StrideGuard {label}] {alert['athlete_name']}: {alert['description'] or alert['rule']}"
+
+
+def render_alert_email(
+    alert: Mapping[str, Any], kind: NoticeKind, *, sender: str, to: list[str], event_id: str
+) -> bytes:
+    """Text + HTML email, Message-ID fixed by the event id so a retry is the same message."""
+    context = {"a": alert, "kind": kind, "value_text": value_text(alert)}
+    message = build_message(
+        subject=email_subject(alert, kind),
+        text=_ENV.get_template("alert.txt.j2").render(context),
+        html=_ENV.get_template("alert.html.j2").render(context),
+        sender=sender,
+        to=to,
+        message_id=f"<{event_id}@strideguard>",
+        thread_key=f"{alert['rule']}/{alert['athlete']}/{alert['alert_id']}",
+        extra_headers={
+            "X-StrideGuard-Alert": alert["alert_id"],
+            "X-StrideGuard-Severity": alert["severity"],
+        },
+    )
+    return render(message)
 
 
 def thread_root_id(thread_key: str) -> str:
@@ -63,11 +143,11 @@ def build_message(
 
 
 def render(message: EmailMessage) -> bytes:
-    """The bytes to store at enqueue and pass to `send`: CRLF line ends, as SMTP wants."""
+    """The bytes to store at enqueue and pass to `send_smtp`: CRLF line ends, as SMTP wants."""
     return message.as_bytes(policy=SMTP_POLICY)
 
 
-def send(
+def send_smtp(
     message_bytes: bytes, sender: str, recipients: list[str], config: EmailConfig
 ) -> DeliveryResult:
     """Deliver `message_bytes` as-is to `recipients` through `config`'s server; one attempt."""
@@ -164,26 +244,6 @@ def classify_error(exc: BaseException) -> DeliveryResult:
         # Refused, reset, timeout, DNS failure: the server may be back later.
         return _retryable(f"{type(exc).__name__}: {exc}")
     return _permanent(f"{type(exc).__name__}: {exc}")
-
-
-def write_eml(message_bytes: bytes, mail_dir: Path, name: str) -> Path:
-    """Fallback channel: atomically write `mail_dir/<name>.eml`; the same name is the same file."""
-    if not name or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
-        raise ValueError(f"unsafe .eml name {name!r}")
-    mail_dir.mkdir(parents=True, exist_ok=True)
-    target = mail_dir / f"{name}.eml"
-    fd, temp_path = tempfile.mkstemp(dir=mail_dir, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(message_bytes)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # Readers see either no file or the whole message, never a partial one.
-        os.replace(temp_path, target)
-    except BaseException:
-        Path(temp_path).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def _partial_result(refused: dict[str, tuple[int, bytes]]) -> DeliveryResult:

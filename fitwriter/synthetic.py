@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ingest.fit_encode import encode_run, encode_strength
+from fitwriter.encode import encode_run, encode_strength
 
 DEFAULT_SERIAL_NUMBER = 3_912_345_678
 

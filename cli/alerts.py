@@ -1,0 +1,46 @@
+"""`strideguard alerts`: every alert episode with its delivery state per channel."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from cli.common import print_table
+from service import open_app
+from store.queries import AlertRow, list_alerts
+
+
+def _alert_json(alert: AlertRow) -> dict[str, Any]:
+    return {
+        "alert_id": alert.alert_id, "rule": alert.rule_id, "athlete": alert.athlete_id,
+        "episode": alert.episode, "severity": alert.severity, "value": alert.value,
+        "as_of": alert.as_of.isoformat(), "fired_at": alert.fired_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "not_sent_because": alert.silenced_reason,
+        "summary": alert.payload.get("summary"),
+        "deliveries": [{"channel": d.channel, "kind": d.kind, "status": d.status,
+                        "attempts": d.attempts, "last_error": d.last_error}
+                       for d in alert.deliveries],
+    }
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    app = open_app(args.config)
+    with app.store.session() as session:
+        rows = [_alert_json(alert) for alert in list_alerts(session)]
+    app.store.dispose()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table_rows = []
+    for row in rows:
+        state = "resolved" if row["resolved_at"] else "firing"
+        deliveries = ", ".join(f"{d['channel']} {d['kind']} {d['status']}"
+                               for d in row["deliveries"]) or (
+            f"not sent: {row['not_sent_because']}" if row["not_sent_because"] else "-")
+        table_rows.append((row["fired_at"][:16], row["athlete"], row["rule"], row["severity"],
+                           state, deliveries))
+    print_table(f"{len(rows)} alerts",
+                ("fired", "athlete", "rule", "severity", "state", "deliveries"), table_rows)
+    return 0

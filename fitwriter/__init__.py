@@ -1,0 +1,4 @@
+"""The FIT writer: a small encoder and synthetic training histories (demo, tests, benchmarks).
+
+It imports nothing of StrideGuard's; ingest/ only reads FIT files.
+"""

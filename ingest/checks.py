@@ -1,0 +1,85 @@
+"""The checks an inbox file passes, in order, before its FIT payloads are decoded; each returns
+why the file stops here (and as what), or None to let it through.
+
+Which names are read at all (hidden, temporary and partial files are not) is the inbox walk's
+`is_fit_name`; the last check, by the bytes' hash, is the pipeline's (it needs the batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ingest.containers import ContainerError, Payload, holds_raw_fit
+from ingest.decode import check_fit_complete
+from ingest.inbox import InboxFile
+from ingest.outcome import IngestStatus
+
+# what check_fit_complete may say of a file that is as whole as it will ever get
+SETTLED_STATES = ("complete", "bad_crc", "not_fit")
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """An inbox file as the checks see it: how long ago it last changed, and the first thing
+    read from it: its first FIT payload, the error that stopped the reading, or None for a zip
+    that holds no FIT file."""
+
+    item: InboxFile
+    age_s: float
+    first: Payload | ContainerError | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A file that goes no further: left WAITING in the inbox, or QUARANTINED whole."""
+
+    status: IngestStatus
+    reason: str
+
+
+def _waiting(detail: str) -> Stop:
+    return Stop(IngestStatus.WAITING, f"waiting for the file to be complete ({detail})")
+
+
+def still_arriving(arrival: Arrival, stability_s: float) -> Stop | None:
+    """Not whole yet and touched within `stability_s`: probably still being copied."""
+    first = arrival.first
+    if arrival.age_s >= stability_s:
+        return None
+    if isinstance(first, ContainerError):
+        return _waiting(str(first))
+    if isinstance(first, Payload) and first.member is None:  # zip members are whole once read
+        if first.data == b"":
+            return _waiting("it is empty")
+        if holds_raw_fit(arrival.item.name):  # a gzip stream that unpacked is whole
+            completeness = check_fit_complete(first.data)
+            if completeness.state not in SETTLED_STATES:
+                return _waiting(completeness.detail)
+    return None
+
+
+def unopenable(arrival: Arrival, _stability_s: float) -> Stop | None:
+    """A zip or gzip that cannot be opened (and is not fresh) goes to quarantine whole."""
+    if isinstance(arrival.first, ContainerError):
+        return Stop(IngestStatus.QUARANTINED, str(arrival.first))
+    return None
+
+
+def holds_no_fit(arrival: Arrival, _stability_s: float) -> Stop | None:
+    if arrival.first is None:
+        return Stop(IngestStatus.QUARANTINED, "the zip file holds no .fit or .fit.gz file")
+    return None
+
+
+CHECKS: tuple[Callable[[Arrival, float], Stop | None], ...] = (
+    still_arriving, unopenable, holds_no_fit)
+
+
+def first_stop(arrival: Arrival, stability_s: float) -> Stop | None:
+    """The first check that stops the file, or None when its payloads may be decoded."""
+    for check in CHECKS:
+        stop = check(arrival, stability_s)
+        if stop is not None:
+            return stop
+    return None

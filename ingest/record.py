@@ -1,0 +1,234 @@
+"""Recording in the store: dedupe lookups, source-file rows, activities, and athletes' rows.
+
+Every write takes the ingest lock first (`serialize_ingest_writes`), so two processes never
+both insert the same file or the same activity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from ingest.form import SERIES_INTERVAL_S
+from ingest.outcome import IngestStatus
+from ingest.parse import ParsedFit
+from ingest.summary import FileSummary, SessionSummary
+from store import (
+    Activity,
+    ActivitySeries,
+    SourceFile,
+    Store,
+    ensure_athlete,
+    serialize_ingest_writes,
+    utc_now,
+)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class AthleteRegistry:
+    """Commits each athlete's row the first time a batch meets them, not in every file's
+    transaction (athletes are never deleted, so once committed it stays true)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: set[str] = set()
+
+    def register(self, athlete_id: str) -> None:
+        if athlete_id not in self._known:
+            with self._store.session() as session:
+                serialize_ingest_writes(session)
+                ensure_athlete(session, athlete_id)
+            self._known.add(athlete_id)
+
+
+# --- dedupe ---------------------------------------------------------------------------------
+
+
+def source_by_hash(store: Store, sha256: str) -> SourceFile | None:
+    """The row of these very bytes, whatever became of them."""
+    with store.session() as session:
+        return session.scalars(select(SourceFile).where(SourceFile.sha256 == sha256)).first()
+
+
+def settled_source(store: Store, sha256: str) -> SourceFile | None:
+    """The row of these very bytes unless they were quarantined (those are tried again: a
+    newer decoder may read them)."""
+    source = source_by_hash(store, sha256)
+    return None if source is None or source.status == IngestStatus.QUARANTINED else source
+
+
+def _same_activity(summary: FileSummary) -> ColumnElement[bool] | None:
+    """The same activity exported again: same (manufacturer, serial, time_created), ingested."""
+    if summary.serial_number is None or summary.time_created is None:
+        return None
+    return and_(
+        SourceFile.fit_manufacturer == summary.manufacturer,
+        SourceFile.fit_serial_number == summary.serial_number,
+        SourceFile.fit_time_created == summary.time_created,
+        SourceFile.status == IngestStatus.INGESTED,
+    )
+
+
+def natural_key_duplicate(session: Session, summary: FileSummary) -> SourceFile | None:
+    same_activity = _same_activity(summary)
+    if same_activity is None:
+        return None
+    return session.scalars(select(SourceFile).where(same_activity)).first()
+
+
+def _source_and_duplicate(session: Session, sha256: str, summary: FileSummary | None
+                          ) -> tuple[SourceFile | None, SourceFile | None]:
+    """In one query: the row of these very bytes (a retry after quarantine or a crash), and an
+    ingested row of the same activity from another file, when `summary` is given."""
+    same_bytes = SourceFile.sha256 == sha256
+    same_activity = _same_activity(summary) if summary is not None else None
+    condition = same_bytes if same_activity is None else or_(same_bytes, same_activity)
+    rows = session.scalars(select(SourceFile).where(condition).order_by(SourceFile.id)).all()
+    source = next((row for row in rows if row.sha256 == sha256), None)
+    duplicate_of = next((row for row in rows if row.sha256 != sha256
+                         and row.status == IngestStatus.INGESTED), None)
+    return source, duplicate_of
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewSource:
+    """A FIT payload about to get its source-file row."""
+
+    sha256: str
+    athlete_id: str
+    original_name: str  # the inbox file's name (the zip's, for a member)
+    member: str | None  # its path inside a zip
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a parsed payload did: its status (ingested, skipped or duplicate)."""
+
+    status: IngestStatus
+    reason: str = ""
+    activity_ids: list[int] = field(default_factory=list)
+
+
+def record_parsed(store: Store, new: NewSource, parsed: ParsedFit, status: IngestStatus,
+                  reason: str, stored_path: Path) -> Recorded | SourceFile:
+    """One parsed FIT payload into the store in one transaction: its source-file row and, when
+    ingested, an activity per session; a re-export of a stored activity becomes a duplicate.
+
+    Returns the row another process stored for these bytes since they were looked up instead
+    (nothing written then: the bytes count once, and their row stays as it is).
+    """
+    summary = parsed.summary
+    assert summary is not None
+    activity_ids: list[int] = []
+    with store.session() as session:
+        serialize_ingest_writes(session)  # the lookups below then hold until the commit
+        source, duplicate_of = _source_and_duplicate(
+            session, new.sha256, summary if status == IngestStatus.INGESTED else None)
+        if source is not None and source.status != IngestStatus.QUARANTINED:
+            return source
+        if source is None:
+            source = SourceFile(sha256=new.sha256, athlete_id=new.athlete_id,
+                                original_name=new.original_name, size_bytes=new.size_bytes,
+                                status=status)
+            session.add(source)
+        if duplicate_of is not None:
+            status = IngestStatus.DUPLICATE
+            reason = (f"same activity as source #{duplicate_of.id} ({duplicate_of.original_name}):"
+                      f" same device serial and creation time")
+            source.duplicate_of_id = duplicate_of.id
+        source.status, source.reason, source.warnings = status, reason or None, parsed.warnings
+        source.container_member = new.member
+        source.decoder, source.stored_path = parsed.decoder, str(stored_path)
+        set_fit_identity(source, summary)
+        if status == IngestStatus.INGESTED:
+            activity_ids = store_activities(session, source, parsed)
+    return Recorded(status, reason, activity_ids)
+
+
+def record_quarantined(store: Store, new: NewSource, reason: str, stored_path: Path) -> None:
+    """The row of an unreadable payload, with why; a retry of the same bytes updates it."""
+    with store.session() as session:
+        serialize_ingest_writes(session)
+        source, _ = _source_and_duplicate(session, new.sha256, None)
+        if source is None:
+            source = SourceFile(sha256=new.sha256, athlete_id=new.athlete_id,
+                                original_name=new.original_name, size_bytes=new.size_bytes,
+                                container_member=new.member, status=IngestStatus.QUARANTINED)
+            session.add(source)
+        source.status, source.reason = IngestStatus.QUARANTINED, reason
+        source.stored_path = str(stored_path)
+
+
+def repoint_stored_path(store: Store, old: Path, new: Path) -> None:
+    """Rows whose original was to be archived at `old` now point at `new`."""
+    with store.session() as session:
+        for source in session.scalars(select(SourceFile).where(
+                SourceFile.stored_path == str(old))):
+            source.stored_path = str(new)
+
+
+def set_fit_identity(source: SourceFile, summary: FileSummary) -> None:
+    """The file_id fields the natural-key dedupe compares."""
+    source.fit_file_type, source.fit_manufacturer = summary.file_type, summary.manufacturer
+    source.fit_serial_number, source.fit_time_created = (summary.serial_number,
+                                                         summary.time_created)
+
+
+def _activity_fields(s: SessionSummary) -> dict[str, object]:
+    return dict(
+        session_index=s.index, sport=s.sport, sub_sport=s.sub_sport, is_run=s.is_run,
+        is_strength=s.is_strength, start_utc=s.start_utc, distance_m=s.distance_m,
+        timer_s=s.timer_s, elapsed_s=s.elapsed_s, avg_speed_mps=s.avg_speed_mps,
+        avg_heart_rate_bpm=s.avg_heart_rate_bpm, avg_cadence_spm=s.avg_cadence_spm,
+        steady_cadence_spm=s.steady_cadence_spm, steady_speed_mps=s.steady_speed_mps,
+        cadence_first_fifth_spm=s.cadence_first_fifth_spm,
+        cadence_last_fifth_spm=s.cadence_last_fifth_spm,
+        speed_first_fifth_mps=s.speed_first_fifth_mps,
+        speed_last_fifth_mps=s.speed_last_fifth_mps, rpe=s.rpe,
+        gct_balance_left_pct=s.gct_balance_left_pct, vertical_ratio_pct=s.vertical_ratio_pct,
+        step_length_m=s.step_length_m, ground_contact_ms=s.ground_contact_ms,
+    )
+
+
+def store_activities(session: Session, source: SourceFile, parsed: ParsedFit) -> list[int]:
+    """Create or update (same source file and session index) one activity per session.
+
+    Used by ingest and by reprocess: an activity keeps its id, so nothing is duplicated.
+    """
+    assert parsed.summary is not None
+    existing = {a.session_index: a for a in source.activities}
+    activities: list[Activity] = []
+    for s in parsed.summary.sessions:
+        activity = existing.pop(s.index, None)
+        if activity is None:
+            activity = Activity(athlete_id=source.athlete_id, source_file=source)
+            session.add(activity)
+        else:
+            activity.updated_at = utc_now()
+        for name, value in _activity_fields(s).items():
+            setattr(activity, name, value)
+        activity.warnings = parsed.warnings + s.warnings
+        activity.decoder = parsed.decoder
+        if s.series:
+            if activity.series is None:
+                activity.series = ActivitySeries(interval_s=SERIES_INTERVAL_S, columns=s.series)
+            else:
+                activity.series.interval_s, activity.series.columns = SERIES_INTERVAL_S, s.series
+        elif activity.series is not None:
+            activity.series = None
+        activities.append(activity)
+    for gone in existing.values():  # a session a better parser no longer sees
+        session.delete(gone)
+    session.flush()  # one flush for the file: the source row, then its activities, get their ids
+    return [activity.id for activity in activities]

@@ -1,0 +1,179 @@
+"""The alert-state machine: each (rule, athlete) goes inactive → firing → resolved, in the store.
+
+An episode is one stored `Alert` from firing to resolved. A finding opens one, keeps it firing
+(notifying again only on escalation), or resolves it; an episode on stale data or inside the
+rule's cooldown is recorded but not notified until fresh data keeps it firing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from rules.judge import Finding
+from rules.schema import SEVERITIES
+from store import Activity, Alert
+
+if TYPE_CHECKING:
+    from metrics import History
+
+# notify's enqueue function, handed in by the caller: (session, alert, kind) -> None
+Enqueue = Callable[[Session, Alert, str], None]
+# builds the payload of the alert with the given id (see rules.payload.build_payload)
+PayloadFor = Callable[[str], dict[str, Any]]
+
+
+@dataclass
+class Transition:
+    """A state change the evaluation made (or, in a dry run, would make)."""
+
+    kind: str  # fired | escalated | resolved
+    finding: Finding
+    alert_id: str
+    notified: bool
+    silenced_reason: str | None = None
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Retired:
+    """An open alert resolved because its rule is no longer in force for the athlete."""
+
+    rule_id: str
+    athlete_id: str
+    alert_id: str
+
+
+def _severity_rank(severity: str | None) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+@dataclass
+class AlertStates:
+    """Moves alerts on, within one session; `enqueue` None (a dry run) notifies nothing."""
+
+    session: Session
+    now: datetime
+    max_alert_age: timedelta
+    enqueue: Enqueue | None
+
+    def advance(self, finding: Finding, history: History,
+                payload_for: PayloadFor) -> Transition | None:
+        """Apply one finding to its (rule, athlete): fire, escalate, resolve, or stay quiet."""
+        open_alert = self.session.scalars(select(Alert).where(
+            Alert.rule_id == finding.rule.id, Alert.athlete_id == finding.athlete_id,
+            Alert.resolved_at.is_(None))).first()
+        if open_alert is not None and open_alert.as_of > finding.as_of:
+            return None  # evaluating the past never rewrites what a later evaluation decided
+        if finding.severity and open_alert is None:
+            return self._fire(finding, history, payload_for)
+        if finding.severity and open_alert is not None:
+            return self._continue(finding, open_alert, history, payload_for)
+        if open_alert is not None:
+            open_alert.resolved_at = self.now
+            notified = self._notify(open_alert, "resolved")
+            return Transition(kind="resolved", finding=finding, alert_id=open_alert.id,
+                              notified=notified)
+        return None
+
+    def retire(self, athlete_id: str, rule_ids_in_force: list[str]) -> list[Retired]:
+        """Alerts of a rule that was removed, disabled or narrowed to other athletes resolve:
+        nothing will ever clear them otherwise (webhooks told of the firing hear of it)."""
+        retired = []
+        for orphan in self.session.scalars(select(Alert).where(
+                Alert.athlete_id == athlete_id, Alert.resolved_at.is_(None),
+                Alert.rule_id.not_in(rule_ids_in_force))):
+            orphan.resolved_at = self.now
+            self._notify(orphan, "resolved")
+            retired.append(Retired(orphan.rule_id, athlete_id, orphan.id))
+        return retired
+
+    def _fire(self, finding: Finding, history: History, payload_for: PayloadFor) -> Transition:
+        """A new episode, numbered after the rule's earlier ones for this athlete."""
+        rule = finding.rule
+        episode = (self.session.scalar(select(func.max(Alert.episode)).where(
+            Alert.rule_id == rule.id, Alert.athlete_id == finding.athlete_id)) or 0) + 1
+        alert_id = str(uuid.uuid4())
+        payload = payload_for(alert_id)
+        silenced = self._stale_reason(finding, history) or self._cooldown_reason(finding)
+        alert = Alert(id=alert_id, rule_id=rule.id, athlete_id=finding.athlete_id,
+                      episode=episode, severity=finding.severity, metric=rule.metric,
+                      value=finding.value, threshold=finding.threshold, as_of=finding.as_of,
+                      fired_at=self.now, silenced_reason=silenced, payload=payload)
+        self.session.add(alert)
+        self.session.flush()
+        notified = self._notify(alert, "firing")
+        return Transition(kind="fired", finding=finding, alert_id=alert_id, notified=notified,
+                          silenced_reason=silenced, summary=payload["summary"])
+
+    def _continue(self, finding: Finding, alert: Alert, history: History,
+                  payload_for: PayloadFor) -> Transition | None:
+        """The condition still holds: quiet, unless it escalated or a silenced episode may now
+        speak.
+
+        An episode recorded silently (stale backfill data, cooldown) is notified once fresh data
+        keeps it firing, e.g. a new run today after a year of old files.
+        """
+        escalated = _severity_rank(finding.severity) > _severity_rank(alert.severity)
+        alert.value = finding.value
+        silenced_before = alert.silenced_reason
+        if escalated or silenced_before:
+            alert.severity, alert.threshold, alert.as_of = (finding.severity, finding.threshold,
+                                                            finding.as_of)
+            alert.payload = payload_for(alert.id)
+        if silenced_before:
+            alert.silenced_reason = (self._stale_reason(finding, history)
+                                     or self._cooldown_reason(finding))
+            if alert.silenced_reason:
+                return None
+            alert.fired_at = self.now  # the episode is notified now; cooldowns count from here
+        elif not escalated or self._stale_reason(finding, history):
+            return None
+        self._notify(alert, "firing")
+        return Transition(kind="escalated" if escalated else "fired", finding=finding,
+                          alert_id=alert.id, notified=True, summary=alert.payload["summary"])
+
+    def _notify(self, alert: Alert, kind: str) -> bool:
+        """Queue the alert's notification unless it was silenced; whether it is (or, in a dry
+        run, would be) notified."""
+        if alert.silenced_reason is not None:
+            return False
+        if self.enqueue:
+            self.enqueue(self.session, alert, kind)
+        return True
+
+    def _data_time(self, finding: Finding, history: History) -> datetime | None:
+        """When the data behind the finding was recorded: its newest activity, else the
+        newest of the history."""
+        if finding.result.activity_ids:
+            newest = self.session.scalar(select(func.max(Activity.start_utc)).where(
+                Activity.id.in_(finding.result.activity_ids)))
+            if newest is not None:
+                return newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+        return history.newest_start_utc
+
+    def _stale_reason(self, finding: Finding, history: History) -> str | None:
+        """Data older than max_alert_age (a backfill, a late upload) is recorded, not sent."""
+        data_time = self._data_time(finding, history)
+        if data_time is not None and self.now - data_time > self.max_alert_age:
+            return (f"data from {data_time.date().isoformat()} is older than max_alert_age "
+                    f"({self.max_alert_age.days} d)")
+        return None
+
+    def _cooldown_reason(self, finding: Finding) -> str | None:
+        """A new episode within the rule's cooldown of the last notified one is not sent
+        again."""
+        last_notified = self.session.scalar(
+            select(func.max(Alert.fired_at)).where(
+                Alert.rule_id == finding.rule.id, Alert.athlete_id == finding.athlete_id,
+                Alert.silenced_reason.is_(None)))
+        if last_notified is not None and self.now - last_notified < finding.rule.cooldown:
+            return ("within the rule's cooldown after the alert of "
+                    f"{last_notified.date().isoformat()}")
+        return None

@@ -1,0 +1,80 @@
+"""Helpers the tests share: the `strideguard` command in a child process, waiting for something
+observable to happen, and listing the files of a folder."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# `strideguard ...` as the console script runs it, from this checkout and this interpreter
+STRIDEGUARD = [sys.executable, "-m", "cli"]
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file below a folder, sorted; none for a folder that does not exist."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float,
+             process: subprocess.Popen[bytes] | None = None) -> bool:
+    """Poll until the condition holds, the timeout passes, or the process (if given) ends."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if process is not None and process.poll() is not None:
+            return condition()
+        time.sleep(0.1)
+    return False
+
+
+class ServiceProcess:
+    """A running `strideguard run`, its log written to a file (a pipe would fill and stall it)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log_file: Path) -> None:
+        self.process = process
+        self.log_file = log_file
+
+    def log(self) -> str:
+        return self.log_file.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_log(self, text: str, timeout_s: float = 30.0, count: int = 1) -> bool:
+        """Wait until the log holds `text` at least `count` times."""
+        return wait_for(lambda: self.log().count(text) >= count, timeout_s, self.process)
+
+    def stop(self, stop_signal: int = signal.SIGTERM, timeout_s: float = 60.0) -> str:
+        """Signal the service, wait for it to end, and return its log."""
+        self.process.send_signal(stop_signal)
+        self.process.wait(timeout=timeout_s)
+        return self.log()
+
+
+@contextmanager
+def running_service(config: Path, *, cwd: Path | None = None,
+                    first_scan: bool = True) -> Iterator[ServiceProcess]:
+    """`strideguard --config CONFIG run` in a child process, by default once its first inbox scan
+    is done; stopped with SIGTERM (killed after a minute) if the test left it running."""
+    log_file = config.parent / "service.log"
+    with log_file.open("wb") as log_out:
+        process = subprocess.Popen([*STRIDEGUARD, "--config", str(config), "run"],
+                                   cwd=cwd or REPO, stdout=log_out, stderr=subprocess.STDOUT)
+    service = ServiceProcess(process, log_file)
+    try:
+        if first_scan:
+            assert service.wait_for_log("initial scan of"), (
+                f"the service never finished its first scan:\n{service.log()}")
+        yield service
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
