@@ -7,6 +7,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends tini \
 WORKDIR /app
 COPY pyproject.toml README.md service.py ./
 COPY cli ./cli
+COPY wiring ./wiring
 COPY config ./config
 COPY store ./store
 COPY ingest ./ingest

@@ -1,6 +1,6 @@
-"""The long-running worker: one process's config, rules and store, the scheduler's jobs (inbox
-scan, evaluation, dispatch, rules reload), the file watcher and signals. Wiring only: every
-decision lives in a room, every command's presentation in `cli/`."""
+"""The long-running worker of `strideguard run`: the scheduler's jobs (inbox scan, evaluation,
+dispatch, rules reload), the scan trigger, the file watcher and signals. Wiring only: every
+decision lives in a room, the process's config, rules and store in `wiring.App`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
@@ -20,99 +18,29 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from config import ServiceConfig, redact_url
-from config.locate import EXIT_CONFIG, load_config
-from ingest import (
-    InboxWatcher,
-    IngestOutcome,
-    IngestSettings,
-    WatchError,
-    batch_needs_evaluation,
-    ingest_inbox,
-    rescan_delay_s,
-    settings_from_config,
-)
-from notify.channels import channel_kinds
-from notify.dispatch import dispatch_due
-from notify.outbox import enqueue_alert
-from rules.evaluate import EvaluationReport, evaluate
-from rules.loader import RuleSet, RulesReloader, load_rules
-from store import Alert, Store, open_store
+from config import redact_url
+from config.locate import EXIT_CONFIG
+from ingest import InboxWatcher, WatchError, batch_needs_evaluation, ingest_inbox, rescan_delay_s
+from wiring import App, run_cycle
 
 log = logging.getLogger("strideguard")
 SCAN_DEBOUNCE_S = 1.0  # a file event brings the inbox scan forward to this far ahead
 RULES_CHECK_INTERVAL_S = 2.0  # how often `run` looks for edits to the rules files
 
 
-@dataclass
-class App:
-    """The loaded config, rules and store of one process, and the two steps every cycle wires
-    together: evaluate (rules, queueing through notify's outbox) and dispatch."""
-
-    config: ServiceConfig
-    config_path: Path | None
-    rules_reloader: RulesReloader
-    store: Store
-
-    @property
-    def rules(self) -> RuleSet:
-        return self.rules_reloader.rule_set
-
-    def reload_rules(self) -> bool:
-        """Take edited rules files into use; a broken edit is logged and the old rules kept."""
-        return self.rules_reloader.refresh()
-
-    def ingest_settings(self) -> IngestSettings:
-        return settings_from_config(self.config)
-
-    def evaluate(self, *, as_of: date | None = None, dry_run: bool = False,
-                 athlete_id: str | None = None, rule_id: str | None = None) -> EvaluationReport:
-        def enqueue(session: Any, alert: Alert, kind: str) -> None:
-            enqueue_alert(session, self.config, alert, kind)
-
-        return evaluate(self.store, self.config, self.rules, as_of=as_of, enqueue=enqueue,
-                        dry_run=dry_run, athlete_id=athlete_id, rule_id=rule_id)
-
-    def dispatch(self, *, ignore_backoff: bool = False) -> Counter[str]:
-        return dispatch_due(self.store, self.config, ignore_backoff=ignore_backoff)
-
-
-def open_app(config_arg: str | None) -> App:
-    """Read the config (see config.locate) and its rules, and open (migrating) the store."""
-    config, path = load_config(config_arg)
-    rule_paths = list(config.rules) or None
-    kinds = channel_kinds()
-    rule_set = load_rules(rule_paths, channel_kinds=kinds)
-    store = open_store(config.database)
-    return App(config, path, RulesReloader(rule_set, rule_paths, channel_kinds=kinds), store)
-
-
-def run_cycle(app: App) -> list[IngestOutcome]:
-    """One full cycle: scan → ingest → evaluate → deliver everything queued.
-
-    It evaluates even without new files (a new day can fire a rule) and retries queued
-    notifications whatever their backoff: whoever runs a cycle by hand wants it now.
-    """
-    outcomes = ingest_inbox(app.store, app.ingest_settings())
-    app.evaluate()
-    app.dispatch(ignore_backoff=True)
-    return outcomes
-
-
 def serve(app: App, *, once: bool = False) -> int:
     """`strideguard run`: one cycle with `once`, else the service until SIGTERM/SIGINT."""
-    log.info("database %s, inbox %s", redact_url(app.config.database), app.config.inbox)
-    if app.config.schedule.digest:
-        log.warning("schedule.digest is set but the weekly digest is not implemented yet; "
-                    "no digest will be sent")
-    app.config.inbox.mkdir(parents=True, exist_ok=True)
-    if once:
+    with app:  # the store is disposed of however this ends
+        log.info("database %s, inbox %s", redact_url(app.config.database), app.config.inbox)
+        if app.config.schedule.digest:
+            log.warning("schedule.digest is set but the weekly digest is not implemented yet; "
+                        "no digest will be sent")
+        app.config.inbox.mkdir(parents=True, exist_ok=True)
+        if not once:
+            return run_service(app)
         outcomes = run_cycle(app)
-        counts = dict(Counter(str(o.status) for o in outcomes))
-        log.info("cycle done: %s", counts or "inbox empty")
-        app.store.dispose()
-        return 0
-    return run_service(app)
+    log.info("cycle done: %s", dict(Counter(str(o.status) for o in outcomes)) or "inbox empty")
+    return 0
 
 
 class ScanTrigger:
@@ -271,7 +199,6 @@ def run_service(app: App) -> int:
         events_on = watcher.start()  # before the first scan, so nothing slips in between
     except WatchError as exc:
         log.error("%s", exc)
-        app.store.dispose()
         return EXIT_CONFIG
 
     now = datetime.now(UTC)
@@ -300,6 +227,5 @@ def run_service(app: App) -> int:
         # waits for running jobs; the scan job stops after its current file
         scheduler.shutdown(wait=True)
         scheduler_log.removeFilter(_not_a_scan_skip)
-        app.store.dispose()
     log.info("stopped")
     return 0

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 from bench.fit_histories import athlete_profile, run_samples  # noqa: E402
+from bench.startup import strideguard_command  # noqa: E402
 from fitwriter.encode import SessionSpec, encode_activity  # noqa: E402
 
 FILES = 24
@@ -69,11 +70,6 @@ def write_runs(folder: Path) -> int:
         (folder / f"run-{day:02d}.fit").write_bytes(data)
         total += len(data)
     return total
-
-
-def strideguard_command() -> list[str]:
-    script = Path(sys.executable).with_name("strideguard")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, str]:

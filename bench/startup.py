@@ -26,6 +26,7 @@ TARGETS_S = {"--help": 0.3, "check-config": 0.8}
 
 
 def strideguard_command() -> list[str]:
+    """`strideguard` as a user runs it: the console script beside this Python, if installed."""
     script = Path(sys.executable).with_name("strideguard")
     return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
 

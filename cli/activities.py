@@ -8,15 +8,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cli.common import print_table
-from service import open_app
 from store.queries import list_activities
+from wiring import open_app
 
 
 def cmd_activities(args: argparse.Namespace) -> int:
-    app = open_app(args.config)
-    with app.store.session() as session:
+    with open_app(args.config) as app, app.store.session() as session:
         activities = list_activities(session, args.athlete)
-    app.store.dispose()
     rows: list[dict[str, Any]] = [{
         "id": a.id, "athlete": a.athlete_id, "sport": a.sport, "sub_sport": a.sub_sport,
         "start_utc": a.start_utc.isoformat(),

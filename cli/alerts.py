@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from cli.common import print_table
-from service import open_app
 from store.queries import AlertRow, list_alerts
+from wiring import open_app
 
 
 def _alert_json(alert: AlertRow) -> dict[str, Any]:
@@ -26,10 +26,8 @@ def _alert_json(alert: AlertRow) -> dict[str, Any]:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    app = open_app(args.config)
-    with app.store.session() as session:
+    with open_app(args.config) as app, app.store.session() as session:
         rows = [_alert_json(alert) for alert in list_alerts(session)]
-    app.store.dispose()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -11,7 +11,7 @@ from typing import Any
 from cli.common import parse_day, print_table, rule_or_error, thresholds_text
 from metrics import CATALOGUE
 from rules.evaluate import EvaluationReport, explain_rule, local_today
-from service import App, open_app
+from wiring import App, open_app
 
 
 def _finding_rows(app: App, report: EvaluationReport) -> list[dict[str, Any]]:
@@ -38,7 +38,11 @@ def _change_rows(report: EvaluationReport) -> list[dict[str, Any]]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    app = open_app(args.config)
+    with open_app(args.config) as app:
+        return _evaluate(app, args)
+
+
+def _evaluate(app: App, args: argparse.Namespace) -> int:
     if args.rule:
         rule_or_error(app.rules, args.rule)
     report = app.evaluate(as_of=parse_day(args.as_of), dry_run=args.dry_run,
@@ -70,7 +74,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     if args.days < 1:
         raise ValueError(f"--days: expected a positive number of days, got {args.days}")
-    app = open_app(args.config)
+    with open_app(args.config) as app:
+        return _explain(app, args)
+
+
+def _explain(app: App, args: argparse.Namespace) -> int:
     rule = rule_or_error(app.rules, args.rule)
     timezone_name = app.config.timezone_for(args.athlete)
     as_of = parse_day(args.as_of) or local_today(timezone_name, datetime.now(UTC))

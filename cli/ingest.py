@@ -34,7 +34,7 @@ from ingest import (
     reprocess_archive,
 )
 from ingest.containers import READ_SUFFIXES
-from service import open_app
+from wiring import App, open_app
 
 PROBLEM_ROWS_SHOWN = 50
 
@@ -108,14 +108,19 @@ def print_ingest_summary(outcomes: Sequence[IngestOutcome], title: str) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    app = open_app(args.config)
+    with open_app(args.config) as app:
+        return _ingest(app, args)
+
+
+def _ingest(app: App, args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths]
     missing = [p for p in paths if not p.exists()]
     for path in missing:
         print(f"strideguard ingest: {path}: no such file or folder", file=sys.stderr)
     items = items_from_paths(paths, app.config.inbox, args.athlete)
     if not items:
-        print(f"no {', '.join(READ_SUFFIXES)} files found in {', '.join(args.paths)}")
+        suffixes = f"{', '.join(READ_SUFFIXES[:-1])} or {READ_SUFFIXES[-1]}"
+        print(f"no {suffixes} files found in {', '.join(args.paths)}")
         return 1 if missing else 0
     # files named on the command line are taken now: no waiting for them to settle
     settings = replace(app.ingest_settings(), stability_s=0.0)
@@ -130,7 +135,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
-    app = open_app(args.config)
+    with open_app(args.config) as app:
+        return _reprocess(app, args)
+
+
+def _reprocess(app: App, args: argparse.Namespace) -> int:
     with app.store.session() as session:
         total = count_reprocessable(session, args.athlete)
     with _IngestProgress("reprocess", total) as progress:

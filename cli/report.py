@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from cli.common import parse_day
-from metrics import CATALOGUE, athlete_metrics
-from rules.evaluate import local_today
-from service import open_app
-from store.queries import athlete_ids
+from metrics import CATALOGUE
+from metrics.compute import AthleteMetrics, metrics_report
+from metrics.history import local_date_of
+from wiring import open_app
 
 NO_DATA = "-"
-# shorter unit words for the table (the catalogue's own words are in `--json`'s README table)
-_SHORT_UNITS = {"steps/min": "spm", "steps/min per week": "spm/week", "ratio": "", "x": "x"}
+# shorter unit words for an 80-column table (the README's metric catalogue has the full ones)
+_SHORT_UNITS = {"steps/min": "spm", "steps/min per week": "spm/week", "ratio": ""}
 
 
 def _value_text(name: str, value: float | None) -> str:
@@ -25,7 +24,7 @@ def _value_text(name: str, value: float | None) -> str:
     return f"{value:g} {_SHORT_UNITS.get(unit, unit)}".strip()
 
 
-def print_report(athletes: list[dict[str, Any]]) -> None:
+def print_report(report: list[AthleteMetrics]) -> None:
     """One compact table per athlete: metric, value with its unit, and the band it falls in.
 
     Three columns fit an 80-column terminal (only a long band wraps); what each metric means is
@@ -36,36 +35,26 @@ def print_report(athletes: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     console = Console()
-    for athlete in athletes:
-        table = Table(title=f"{athlete['athlete']} as of {athlete['as_of']}",
+    for athlete in report:
+        table = Table(title=f"{athlete.athlete_id} as of {athlete.as_of}",
                       box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
         table.add_column("metric", no_wrap=True)
         table.add_column("value", justify="right", no_wrap=True)
         table.add_column("band")
-        for name, value in athlete["metrics"].items():
+        for name, value in athlete.values.items():
             table.add_row(name, _value_text(name, value), CATALOGUE[name].band(value))
         console.print(table)
     console.print(f"{NO_DATA} not enough data yet", style="dim")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    app = open_app(args.config)
-    as_of_arg = parse_day(args.as_of)
-    athletes: list[dict[str, Any]] = []
-    with app.store.session() as session:
-        ids = [args.athlete] if args.athlete else athlete_ids(
-            session, (a.id for a in app.config.athletes))
-        for athlete_id in ids:
-            timezone_name = app.config.timezone_for(athlete_id)
-            day = as_of_arg or local_today(timezone_name, datetime.now(UTC))
-            _history, results = athlete_metrics(session, athlete_id, timezone_name, day)
-            athletes.append({"athlete": athlete_id, "as_of": day.isoformat(),
-                             "metrics": {name: r.value for name, r in results.items()}})
-    app.store.dispose()
+    as_of = parse_day(args.as_of)
+    with open_app(args.config) as app:
+        report = metrics_report(app.store, app.config, athlete_id=args.athlete, as_of=as_of)
     if args.json:
-        as_of_text = (as_of_arg or local_today(app.config.timezone, datetime.now(UTC))).isoformat()
+        as_of_text = (as_of or local_date_of(datetime.now(UTC), app.config.timezone)).isoformat()
         print(json.dumps({"as_of": as_of_text, "athletes": [
-            {"athlete": a["athlete"], "metrics": a["metrics"]} for a in athletes]}, indent=2))
+            {"athlete": a.athlete_id, "metrics": a.values} for a in report]}, indent=2))
         return 0
-    print_report(athletes)
+    print_report(report)
     return 0

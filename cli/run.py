@@ -1,10 +1,12 @@
-"""`strideguard run [--once]`: the long-running service of service.py, or one cycle of it."""
+"""`strideguard run [--once]`: the long-running worker of service.py, or one cycle of it. The one
+command that imports service.py (the contracts in pyproject.toml allow no other)."""
 
 from __future__ import annotations
 
 import argparse
 
-from service import open_app, serve
+from service import serve
+from wiring import open_app
 
 
 def cmd_run(args: argparse.Namespace) -> int:

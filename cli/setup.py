@@ -62,24 +62,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """A ten-week synthetic history ending in a long-run spike, one cycle, and the alert mail."""
     from fitwriter.synthetic import demo_plan, write_plan
-    from rules.evaluate import local_today
-    from service import open_app, run_cycle
+    from metrics.history import local_date_of
     from store.queries import list_alerts
+    from wiring import open_app, run_cycle
 
     folder = Path(args.dir or "strideguard-demo").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     config_file = folder / DEFAULT_CONFIG_NAME
     if not config_file.exists():
         shutil.copyfile(DEMO_CONFIG, config_file)
-    app = open_app(str(config_file))
-    inbox = app.config.inbox / DEMO_ATHLETE
-    written = write_plan(demo_plan(local_today(app.config.timezone, datetime.now(UTC))), inbox)
-    print(f"wrote {len(written)} FIT files (ten weeks, last run a long-run spike) to {inbox}")
-    run_cycle(app)
-    with app.store.session() as session:
-        alerts = list_alerts(session, DEMO_ATHLETE)
+    with open_app(str(config_file)) as app:
+        inbox = app.config.inbox / DEMO_ATHLETE
+        today = local_date_of(datetime.now(UTC), app.config.timezone)
+        written = write_plan(demo_plan(today), inbox)
+        print(f"wrote {len(written)} FIT files (ten weeks, last run a long-run spike) to {inbox}")
+        run_cycle(app)
+        with app.store.session() as session:
+            alerts = list_alerts(session, DEMO_ATHLETE)
     mails = sorted(app.config.mail_dir.glob("*.eml"))
-    app.store.dispose()
     if not alerts:
         print("no alert fired (was the demo already run here? see `strideguard alerts`)")
         return 0

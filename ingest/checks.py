@@ -20,14 +20,18 @@ SETTLED_STATES = ("complete", "bad_crc", "not_fit")
 
 
 @dataclass(frozen=True)
+class NoFitInZip:
+    """What reading a zip that opens but holds no .fit or .fit.gz file finds first."""
+
+
+@dataclass(frozen=True)
 class Arrival:
     """An inbox file as the checks see it: how long ago it last changed, and the first thing
-    read from it: its first FIT payload, the error that stopped the reading, or None for a zip
-    that holds no FIT file."""
+    read from it: its first FIT payload, the error that stopped the reading, or NoFitInZip."""
 
     item: InboxFile
     age_s: float
-    first: Payload | ContainerError | None
+    first: Payload | ContainerError | NoFitInZip
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,9 @@ def unopenable(arrival: Arrival, _stability_s: float) -> Stop | None:
 
 
 def holds_no_fit(arrival: Arrival, _stability_s: float) -> Stop | None:
-    if arrival.first is None:
+    """A zip with nothing to read goes to quarantine whole, however fresh (its members are
+    whole once listed)."""
+    if isinstance(arrival.first, NoFitInZip):
         return Stop(IngestStatus.QUARANTINED, "the zip file holds no .fit or .fit.gz file")
     return None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +36,7 @@ class Part:
     itself moves."""
 
     sha256: str
-    zip_member: Payload | None = None
+    zip_member: Payload | None = field(default=None, kw_only=True)
 
     @property
     def member(self) -> str | None:
@@ -48,14 +48,15 @@ class Part:
         return item.path.stat().st_size
 
     def new_source(self, item: InboxFile) -> NewSource:
-        return NewSource(self.sha256, item.athlete_id, item.name, self.member,
-                         self.size_bytes(item))
+        return NewSource(self.sha256, item.athlete_id, item.name, member=self.member,
+                         size_bytes=self.size_bytes(item))
 
 
-def archive_destination(settings: IngestSettings, container: Container, tag: str,
-                        start: datetime | None, *, recorded: str | None = None) -> Path:
+def archive_destination(settings: IngestSettings, container: Container, tag: str, *,
+                        start: datetime | None = None, recorded: str | None = None) -> Path:
     """Where the inbox file will be archived (`archive/<athlete>/<YYYY-MM>/`), fixed once per
-    file: zip members share it, and a zip goes under the month it is ingested in.
+    file: zip members share it. A plain file goes under the month of its activity's `start`
+    (when known), a zip under the month it is ingested in.
 
     A path `recorded` by an earlier, interrupted run is reused, so the database stays right.
     """

@@ -28,6 +28,10 @@ class ParsedFit:
     warnings: list[str] = field(default_factory=list)
     problem: str | None = None
 
+    @classmethod
+    def unreadable(cls, problem: str) -> ParsedFit:
+        return cls(summary=None, problem=problem)
+
 
 def unreadable_reason(completeness: Completeness) -> str | None:
     """Files no decoder should even try: empty, not FIT, a header without data."""
@@ -44,11 +48,11 @@ def parse_fit(data: bytes, decoder: DecoderName = "fitparse",
     completeness = check_fit_complete(data)  # once: the CRC walks every byte in Python
     bad_input = unreadable_reason(completeness)
     if bad_input:
-        return ParsedFit(None, problem=bad_input)
+        return ParsedFit.unreadable(bad_input)
     try:
         decoded = decode_fit(data, decoder, NEEDED_MESSAGES)
     except FitDecodeError as exc:
-        return ParsedFit(None, problem=f"not readable as FIT: {exc}")
+        return ParsedFit.unreadable(f"not readable as FIT: {exc}")
     if completeness.state != "complete":
         decoded.warnings.insert(0, completeness.detail)
     decoded.warnings.extend(chained_file_problems(data))
@@ -62,5 +66,5 @@ def parse_fit_safely(data: bytes, decoder: DecoderName, timezone_name: str) -> P
     try:
         return parse_fit(data, decoder, timezone_name)
     except Exception as exc:  # a decoder or normaliser bug on one odd file must not stop others
-        return ParsedFit(None, problem=f"StrideGuard could not read it ({type(exc).__name__}: "
-                                       f"{exc}); please report this file")
+        return ParsedFit.unreadable(f"StrideGuard could not read it ({type(exc).__name__}: "
+                                    f"{exc}); please report this file")

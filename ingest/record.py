@@ -51,10 +51,14 @@ class AthleteRegistry:
 # --- dedupe ---------------------------------------------------------------------------------
 
 
+def _source_row(session: Session, sha256: str) -> SourceFile | None:
+    return session.scalars(select(SourceFile).where(SourceFile.sha256 == sha256)).first()
+
+
 def source_by_hash(store: Store, sha256: str) -> SourceFile | None:
     """The row of these very bytes, whatever became of them."""
     with store.session() as session:
-        return session.scalars(select(SourceFile).where(SourceFile.sha256 == sha256)).first()
+        return _source_row(session, sha256)
 
 
 def settled_source(store: Store, sha256: str) -> SourceFile | None:
@@ -83,12 +87,12 @@ def natural_key_duplicate(session: Session, summary: FileSummary) -> SourceFile 
     return session.scalars(select(SourceFile).where(same_activity)).first()
 
 
-def _source_and_duplicate(session: Session, sha256: str, summary: FileSummary | None
+def _source_and_duplicate(session: Session, sha256: str, summary: FileSummary
                           ) -> tuple[SourceFile | None, SourceFile | None]:
     """In one query: the row of these very bytes (a retry after quarantine or a crash), and an
-    ingested row of the same activity from another file, when `summary` is given."""
+    ingested row of the same activity from another file."""
     same_bytes = SourceFile.sha256 == sha256
-    same_activity = _same_activity(summary) if summary is not None else None
+    same_activity = _same_activity(summary)
     condition = same_bytes if same_activity is None else or_(same_bytes, same_activity)
     rows = session.scalars(select(SourceFile).where(condition).order_by(SourceFile.id)).all()
     source = next((row for row in rows if row.sha256 == sha256), None)
@@ -113,30 +117,35 @@ class NewSource:
 
 @dataclass(frozen=True)
 class Recorded:
-    """What recording a parsed payload did: its status (ingested, skipped or duplicate)."""
+    """What recording a parsed payload did: its status (ingested, skipped or duplicate), or,
+    when another process stored these bytes since they were looked up, that row
+    (`already_stored`; nothing was written then, and the status is duplicate)."""
 
     status: IngestStatus
     reason: str = ""
     activity_ids: list[int] = field(default_factory=list)
+    already_stored: SourceFile | None = None
 
 
 def record_parsed(store: Store, new: NewSource, parsed: ParsedFit, status: IngestStatus,
-                  reason: str, stored_path: Path) -> Recorded | SourceFile:
+                  reason: str, stored_path: Path) -> Recorded:
     """One parsed FIT payload into the store in one transaction: its source-file row and, when
     ingested, an activity per session; a re-export of a stored activity becomes a duplicate.
 
-    Returns the row another process stored for these bytes since they were looked up instead
-    (nothing written then: the bytes count once, and their row stays as it is).
+    Bytes another process stored since they were looked up count once: their row stays as it
+    is, and comes back as `Recorded.already_stored`.
     """
     summary = parsed.summary
     assert summary is not None
     activity_ids: list[int] = []
     with store.session() as session:
         serialize_ingest_writes(session)  # the lookups below then hold until the commit
-        source, duplicate_of = _source_and_duplicate(
-            session, new.sha256, summary if status == IngestStatus.INGESTED else None)
+        if status == IngestStatus.INGESTED:  # only an activity can be a re-export of one
+            source, duplicate_of = _source_and_duplicate(session, new.sha256, summary)
+        else:
+            source, duplicate_of = _source_row(session, new.sha256), None
         if source is not None and source.status != IngestStatus.QUARANTINED:
-            return source
+            return Recorded(IngestStatus.DUPLICATE, already_stored=source)
         if source is None:
             source = SourceFile(sha256=new.sha256, athlete_id=new.athlete_id,
                                 original_name=new.original_name, size_bytes=new.size_bytes,
@@ -160,7 +169,7 @@ def record_quarantined(store: Store, new: NewSource, reason: str, stored_path: P
     """The row of an unreadable payload, with why; a retry of the same bytes updates it."""
     with store.session() as session:
         serialize_ingest_writes(session)
-        source, _ = _source_and_duplicate(session, new.sha256, None)
+        source = _source_row(session, new.sha256)
         if source is None:
             source = SourceFile(sha256=new.sha256, athlete_id=new.athlete_id,
                                 original_name=new.original_name, size_bytes=new.size_bytes,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from metrics.catalogue import CATALOGUE, LOAD_UNITS, Band, LoadKind, MetricSpec
+from metrics.catalogue import CATALOGUE, Band, LoadKind, MetricSpec
 from metrics.result import MetricResult
 
 if TYPE_CHECKING:
@@ -31,14 +31,16 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'metrics' has no attribute {name!r}")
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module 'metrics' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value  # once loaded, a plain module attribute
+    return value
 
 
 __all__ = [
     "CATALOGUE",
-    "LOAD_UNITS",
     "ActivityPoint",
     "Band",
     "DailySeries",

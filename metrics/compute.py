@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
 
+from config.schema import ServiceConfig
 from metrics.catalogue import CATALOGUE, LoadKind
-from metrics.history import History, load_history
+from metrics.history import History, load_history, local_date_of
 from metrics.result import MetricResult
+from store import Store
+from store.queries import athlete_ids
+
+
+@dataclass(frozen=True)
+class AthleteMetrics:
+    """Every catalogue metric's value (None: not enough data) for one athlete on a local day."""
+
+    athlete_id: str
+    as_of: date
+    values: dict[str, float | None]
 
 
 def compute_all(history: History, load: LoadKind = "distance") -> dict[str, MetricResult]:
@@ -21,3 +34,20 @@ def athlete_metrics(session: Session, athlete_id: str, timezone_name: str,
     """The athlete's history as of a local date and every catalogue metric over it."""
     history = load_history(session, athlete_id, timezone_name, as_of)
     return history, compute_all(history)
+
+
+def metrics_report(store: Store, config: ServiceConfig, *, athlete_id: str | None = None,
+                   as_of: date | None = None, now: datetime | None = None) -> list[AthleteMetrics]:
+    """Every metric of each athlete the store or the config knows (or of one), as of a local
+    day: `as_of`, else each athlete's own today in their time zone."""
+    moment = now or datetime.now(UTC)
+    report: list[AthleteMetrics] = []
+    with store.session() as session:
+        ids = [athlete_id] if athlete_id else athlete_ids(session, (a.id for a in config.athletes))
+        for one_id in ids:
+            timezone_name = config.timezone_for(one_id)
+            day = as_of or local_date_of(moment, timezone_name)
+            _history, results = athlete_metrics(session, one_id, timezone_name, day)
+            report.append(AthleteMetrics(one_id, day,
+                                         {name: r.value for name, r in results.items()}))
+    return report

@@ -5,15 +5,25 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime
+from enum import StrEnum
 
 from config.schema import ServiceConfig
 from notify import channels
 from notify.channel import DeliveryResult
-from notify.outbox import Claimed, claim_due, record_result
+from notify.outbox import Claimed, OutboxStatus, claim_due, record_result
 from store import Store, utc_now
 
 log = logging.getLogger("strideguard.notify")
 MAX_PASSES = 100  # bounds a loop of very short Retry-After answers
+
+
+class Outcome(StrEnum):
+    """How one attempt ended, as `dispatch_due` counts it: the row's new status, or MISSING."""
+
+    SENT = OutboxStatus.SENT.value
+    RETRY = OutboxStatus.RETRY.value
+    DEAD = OutboxStatus.DEAD.value
+    MISSING = "missing"  # the row was deleted while it was being sent: nothing was recorded
 
 
 def send_claimed(config: ServiceConfig, claimed: Claimed) -> DeliveryResult:
@@ -32,7 +42,7 @@ def dispatch_due(
     now: datetime | None = None,
     ignore_backoff: bool = False,
 ) -> Counter[str]:
-    """Deliver every due notification once; returns how many ended sent, retry or dead."""
+    """Deliver every due notification once; returns how many ended in each `Outcome` (by value)."""
     outcomes: Counter[str] = Counter()
     for _pass in range(MAX_PASSES):
         moment = now or utc_now()
@@ -49,8 +59,8 @@ def dispatch_due(
             # the clock after the send (it may have taken a while), unless the caller fixed it
             finished = now or utc_now()
             status = record_result(store, claimed, result, finished, config.notify.max_attempts)
-            outcome = status.value if status else "missing"  # the row was deleted meanwhile
-            outcomes[outcome] += 1
+            outcome = Outcome(status.value) if status else Outcome.MISSING
+            outcomes[outcome.value] += 1
             if result.disable_endpoint:
                 log.error("%s answered that it is gone: remove it from the config; "
                           "nothing more is sent to it for this alert", claimed.message.channel)

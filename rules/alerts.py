@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,8 +23,10 @@ from store import Activity, Alert
 if TYPE_CHECKING:
     from metrics import History
 
+# what an alert's change tells the channels: it fired (or got worse), or it resolved
+NoticeKind = Literal["firing", "resolved"]
 # notify's enqueue function, handed in by the caller: (session, alert, kind) -> None
-Enqueue = Callable[[Session, Alert, str], None]
+Enqueue = Callable[[Session, Alert, NoticeKind], None]
 # builds the payload of the alert with the given id (see rules.payload.build_payload)
 PayloadFor = Callable[[str], dict[str, Any]]
 
@@ -139,7 +141,7 @@ class AlertStates:
         return Transition(kind="escalated" if escalated else "fired", finding=finding,
                           alert_id=alert.id, notified=True, summary=alert.payload["summary"])
 
-    def _notify(self, alert: Alert, kind: str) -> bool:
+    def _notify(self, alert: Alert, kind: NoticeKind) -> bool:
         """Queue the alert's notification unless it was silenced; whether it is (or, in a dry
         run, would be) notified."""
         if alert.silenced_reason is not None:

@@ -6,12 +6,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from config.schema import ServiceConfig
 from metrics import CATALOGUE, History, MetricResult, athlete_metrics, compute_all, load_history
+from metrics.history import local_date_of
 from rules.alerts import AlertStates, Enqueue, Retired, Transition
 from rules.judge import Finding, judge
 from rules.loader import RuleSet
@@ -33,7 +33,7 @@ class EvaluationReport:
 
 
 def local_today(timezone_name: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(timezone_name)).date()
+    return local_date_of(now, timezone_name)
 
 
 class _RuleInputs:

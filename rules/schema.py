@@ -165,8 +165,9 @@ class Rule(BaseModel):
     # the daily load of load metrics (ACWR, monotony, strain, CTL/ATL/TSB): km, moving minutes
     # or session-RPE (RPE × minutes)
     load: Literal["distance", "time", "srpe"] = "distance"
-    # channel kinds (email, webhook, file, ...): notify's registry is the list, checked on load
-    channels: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] | None = None
+    # channel kinds (email, webhook, file, ...): notify's registry is the list, which the loader
+    # checks them against (rules/loader.py) with the channels' names in the message
+    channels: list[str] | None = None
     enabled: bool = True
 
     @field_validator("metric")

@@ -14,8 +14,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# the newest Alembic revision; a test compares it with the migrations folder's own head
-SCHEMA_HEAD = "0004"
+
+
+def _newest_revision() -> str:
+    """The newest migration's revision id, read from the file names (`NNNN_what.py`, revision
+    "NNNN") without importing Alembic; a test checks it against Alembic's own head."""
+    return max(path.name[:4] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]" * 4 + "_*.py"))
+
+
+SCHEMA_HEAD = _newest_revision()
 SQLITE_BUSY_TIMEOUT_S = 30
 
 

@@ -17,8 +17,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from smtp_sink import Collector, LoopbackController
 
 from config.schema import EmailConfig
-from notify.channels.email import build_message, render, send_smtp, thread_root_id
+from notify.channels.email import send_smtp
 from notify.channels.file import write_eml
+from notify.mail import build_message, render, thread_root_id
 
 SENDER = "strideguard@example.org"
 RECIPIENT = "coach@example.org"

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from notify.channel import DeliveryResult
@@ -53,7 +53,8 @@ def _alembic_config(connection: Any) -> Any:
 
 
 def test_schema_head_is_the_newest_migration() -> None:
-    """open_store skips Alembic at SCHEMA_HEAD: a new migration must move the constant too."""
+    """open_store skips Alembic at SCHEMA_HEAD, read from the migrations' file names: a new
+    migration must be named after its revision id."""
     from alembic.script import ScriptDirectory
 
     scripts = ScriptDirectory.from_config(_alembic_config(None))
@@ -96,6 +97,34 @@ def test_dropping_the_athlete_name_keeps_every_row(database_url: str) -> None:
             assert session.execute(text("SELECT athlete_id FROM source_files")).all() == [("ana",)]
     finally:
         store.dispose()
+
+
+def test_stored_payloads_take_the_rules_severity_word(database_url: str) -> None:
+    """0005: an alert stored before one vocabulary said `warning` in its payload; it says `warn`
+    afterwards, so a later resolved notice built from it does too."""
+    from alembic import command
+
+    engine = create_store_engine(database_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0004")
+        connection.execute(text("INSERT INTO athletes (id, created_at) VALUES ('ana', :now)"),
+                           {"now": NOW})
+        for alert_id, severity, word in (("a1", "warn", "warning"), ("a2", "critical", "critical")):
+            connection.execute(
+                insert(Alert.__table__).values(
+                    id=alert_id, rule_id=f"rule_{alert_id}", athlete_id="ana", episode=1,
+                    severity=severity, metric="longest_run_ratio_30d", value=1.5,
+                    threshold=1.1, as_of=NOW.date(), fired_at=NOW,
+                    payload={"severity": word, "summary": "a spike"}))
+    engine.dispose()
+    store = open_store(database_url)
+    try:
+        with store.session() as session:
+            payloads = {a.id: a.payload for a in session.scalars(select(Alert))}
+    finally:
+        store.dispose()
+    assert payloads == {"a1": {"severity": "warn", "summary": "a spike"},
+                        "a2": {"severity": "critical", "summary": "a spike"}}
 
 
 def test_migrations_match_the_models(store: Store) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from config.schema import ServiceConfig
 from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
-from notify.channels.email import render_alert_email
+from notify.mail import render_alert_email
 
 log = logging.getLogger("strideguard.notify")  # the dispatcher's logger: this line is its report
 

@@ -15,14 +15,14 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
-import urllib3
 
 from config.schema import ServiceConfig, WebhookConfig
 from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ def post_signed(
     now_s: Callable[[], float] = time.time,
 ) -> DeliveryResult:
     """POST `body` once to `config.url`, signed with a fresh timestamp, and classify the outcome."""
+    import requests  # here, not at the top: listing the channels need not load it
     secret = config.secret.get_secret_value()
     target = redact_url(config.url)
     try:
@@ -242,6 +243,8 @@ def parse_retry_after(value: str | None, now_s: float) -> float | None:
 
 def _body_snippet(response: requests.Response) -> str:
     """First REASON_BODY_CHARS of the body on one line; a failed body read is not a failure."""
+    import requests
+    import urllib3
     chunks: list[bytes] = []
     size = 0
     try:
