@@ -15,6 +15,8 @@ COPY metrics ./metrics
 COPY rules ./rules
 COPY notify ./notify
 COPY fitwriter ./fitwriter
+COPY charts ./charts
+COPY digest ./digest
 RUN pip install --no-cache-dir . && useradd --uid 1000 --create-home strideguard
 
 USER strideguard

@@ -26,15 +26,15 @@ from wiring import App, run_cycle
 log = logging.getLogger("strideguard")
 SCAN_DEBOUNCE_S = 1.0  # a file event brings the inbox scan forward to this far ahead
 RULES_CHECK_INTERVAL_S = 2.0  # how often `run` looks for edits to the rules files
+# how often `run` asks whether a weekly digest is due: athletes' time zones differ, and the
+# ledger (not this process) decides who sends it, so a cheap frequent check beats exact timers
+DIGEST_CHECK_INTERVAL_S = 20.0
 
 
 def serve(app: App, *, once: bool = False) -> int:
     """`strideguard run`: one cycle with `once`, else the service until SIGTERM/SIGINT."""
     with app:  # the store is disposed of however this ends
         log.info("database %s, inbox %s", redact_url(app.config.database), app.config.inbox)
-        if app.config.schedule.digest:
-            log.warning("schedule.digest is set but the weekly digest is not implemented yet; "
-                        "no digest will be sent")
         app.config.inbox.mkdir(parents=True, exist_ok=True)
         if not once:
             return run_service(app)
@@ -192,6 +192,16 @@ def run_service(app: App) -> int:
         if reloaded:
             app.dispatch()
 
+    started_at = datetime.now(UTC)
+    # a store that never sent a digest sends none back-dated: the first goes out at the first
+    # digest time after this start (DESIGN §8)
+    digest_not_before = None if app.digest_sent_before() else started_at
+
+    def digest_job() -> None:
+        outcomes = app.queue_due_digests(datetime.now(UTC), digest_not_before)
+        if any(o.status == "queued" for o in outcomes):
+            app.dispatch()
+
     watcher = InboxWatcher(app.config.inbox, trigger.poke, app.config.ingest.watch,
                            exclude=(app.config.archive, app.config.quarantine),
                            poll_interval_s=schedule.scan_interval.total_seconds())
@@ -211,12 +221,16 @@ def run_service(app: App) -> int:
                       IntervalTrigger(seconds=schedule.dispatch_interval.total_seconds()),
                       id="dispatch", next_run_time=now)
     scheduler.add_job(rules_job, IntervalTrigger(seconds=RULES_CHECK_INTERVAL_S), id="rules")
+    if schedule.digest is not None:
+        scheduler.add_job(digest_job, IntervalTrigger(seconds=DIGEST_CHECK_INTERVAL_S),
+                          id="digest", next_run_time=now)
     scheduler.add_listener(trigger.skipped, EVENT_JOB_MAX_INSTANCES)
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     scheduler_log.addFilter(_not_a_scan_skip)
-    log.info("scanning %s every %gs%s; evaluating daily at %s %s", app.config.inbox,
-             schedule.scan_interval.total_seconds(), " and on file events" if events_on else "",
-             schedule.evaluate_at.strftime("%H:%M"), app.config.timezone)
+    log.info("scanning %s every %gs%s; evaluating daily at %s %s; weekly digest %s",
+             app.config.inbox, schedule.scan_interval.total_seconds(),
+             " and on file events" if events_on else "", schedule.evaluate_at.strftime("%H:%M"),
+             app.config.timezone, schedule.digest or "off")
     scheduler.start()
     try:
         while not stopping.is_set():

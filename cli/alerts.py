@@ -18,6 +18,7 @@ def _alert_json(alert: AlertRow) -> dict[str, Any]:
         "as_of": alert.as_of.isoformat(), "fired_at": alert.fired_at.isoformat(),
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "not_sent_because": alert.silenced_reason,
+        "deliver": alert.deliver,
         "summary": alert.payload.get("summary"),
         "deliveries": [{"channel": d.channel, "kind": d.kind, "status": d.status,
                         "attempts": d.attempts, "last_error": d.last_error}
@@ -36,7 +37,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         state = "resolved" if row["resolved_at"] else "firing"
         deliveries = ", ".join(f"{d['channel']} {d['kind']} {d['status']}"
                                for d in row["deliveries"]) or (
-            f"not sent: {row['not_sent_because']}" if row["not_sent_because"] else "-")
+            f"not sent: {row['not_sent_because']}" if row["not_sent_because"]
+            else "in the weekly digest" if row["deliver"] == "digest" else "-")
         table_rows.append((row["fired_at"][:16], row["athlete"], row["rule"], row["severity"],
                            state, deliveries))
     print_table(f"{len(rows)} alerts",

@@ -28,11 +28,12 @@ def _finding_rows(app: App, report: EvaluationReport) -> list[dict[str, Any]]:
 
 def _change_rows(report: EvaluationReport) -> list[dict[str, Any]]:
     changes = [{"change": t.kind, "rule": t.finding.rule.id, "athlete": t.finding.athlete_id,
-                "alert_id": t.alert_id, "notified": t.notified,
+                "alert_id": t.alert_id, "notified": t.notified, "deliver": t.deliver,
                 "silenced_reason": t.silenced_reason, "summary": t.summary}
                for t in report.transitions]
     changes += [{"change": "resolved", "rule": r.rule_id, "athlete": r.athlete_id,
-                 "alert_id": r.alert_id, "notified": True, "silenced_reason": None,
+                 "alert_id": r.alert_id, "notified": True, "deliver": "immediate",
+                 "silenced_reason": None,
                  "summary": "the rule is no longer in force"} for r in report.retired]
     return changes
 
@@ -65,7 +66,12 @@ def _evaluate(app: App, args: argparse.Namespace) -> int:
                 ("athlete", "rule", "metric (window)", "value", "thresholds", "fires"),
                 table_rows)
     for change in changes:
-        note = "" if change["notified"] else f" [not sent: {change['silenced_reason']}]"
+        if change["notified"]:
+            note = ""
+        elif change["silenced_reason"]:
+            note = f" [not sent: {change['silenced_reason']}]"
+        else:
+            note = " [in the next weekly digest]" if change["deliver"] == "digest" else ""
         print(f"{change['change']}: {change['rule']} for {change['athlete']}: "
               f"{change['summary']}{note}")
     return 0

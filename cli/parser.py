@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = _command(commands, "alerts", "alerts:cmd_alerts", "alerts and their delivery state")
     alerts.add_argument("--json", action="store_true")
 
+    digest = _command(commands, "digest", "digest:cmd_digest",
+                      "the weekly digest: preview it as files, or queue it with --send")
+    digest.add_argument("--athlete", help="only this athlete's digest (no squad digest)")
+    digest.add_argument("--week", help="ISO week YYYY-Www (default: the week just ended)")
+    digest.add_argument("--out", default="digest-preview",
+                        help="preview folder for HTML, PNG and .eml files (default: "
+                             "./digest-preview)")
+    digest.add_argument("--send", action="store_true",
+                        help="queue and send the digests now (once per athlete and week)")
+
     _command(commands, "check-config", "setup:cmd_check_config", "validate config and rules")
 
     demo = _command(commands, "demo", "setup:cmd_demo",

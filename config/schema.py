@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -41,6 +42,37 @@ def parse_clock(value: object) -> time:
     raise ValueError(f"expected a time of day HH:MM, got {value!r}")
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class WeeklyTime:
+    """A local wall-clock moment once a week, such as `mon 07:30` (weekday 0 = Monday)."""
+
+    weekday: int
+    at: time
+
+    def __str__(self) -> str:
+        return f"{WEEKDAYS[self.weekday]} {self.at.strftime('%H:%M')}"
+
+
+def parse_weekly_time(value: object) -> WeeklyTime | None:
+    """Read `mon 07:30` (a weekday's first three letters, then HH:MM), or `off` / null: none."""
+    if value is None or isinstance(value, WeeklyTime):
+        return value
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    if isinstance(value, str):
+        match = re.match(r"^\s*([A-Za-z]{3})[a-z]*\s+(\S+)\s*$", value)
+        if match and match.group(1).lower() in WEEKDAYS:
+            try:
+                return WeeklyTime(WEEKDAYS.index(match.group(1).lower()),
+                                  parse_clock(match.group(2)))
+            except ValueError:
+                pass  # the message below says what a good value looks like
+    raise ValueError(f'expected a weekday and a time such as "mon 07:30", or off, got {value!r}')
+
+
 def check_timezone(value: object) -> str:
     """Accept an IANA zone name only (ZoneInfoNotFoundError is a KeyError, so re-raise)."""
     if not isinstance(value, str) or not value.strip():
@@ -72,6 +104,7 @@ def first_repeated(ids: Iterable[str]) -> str | None:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(positive_duration)]
 ClockTime = Annotated[time, BeforeValidator(parse_clock)]
+WeeklyTimeField = Annotated[WeeklyTime | None, BeforeValidator(parse_weekly_time)]
 TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]
 
 ATHLETE_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -120,7 +153,8 @@ class ScheduleConfig(_Strict):
     scan_interval: PositiveDuration = timedelta(seconds=30)
     evaluate_at: ClockTime = time(7, 0)
     dispatch_interval: PositiveDuration = timedelta(seconds=5)
-    digest: str | None = None
+    # the weekly digest, in each athlete's time zone (the squad's in `timezone`); None: off
+    digest: WeeklyTimeField = WeeklyTime(0, time(7, 30))
 
 
 class IngestConfig(_Strict):

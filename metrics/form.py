@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from statistics import median
 
 import numpy as np
@@ -115,6 +115,41 @@ def cadence_trend(history: History) -> CadenceTrend | None:
     fit = theilslopes(adjusted, weeks_before, alpha=TREND_CONFIDENCE)
     return CadenceTrend(float(fit.slope), float(fit.low_slope), float(fit.high_slope),
                         tuple(runs), reference_speed_mps, slope)
+
+
+@dataclass(frozen=True)
+class TrendPicture:
+    """A cadence trend as plain series for a chart: each run's speed-adjusted cadence, the
+    Theil–Sen line over the window and its 95 % interval."""
+
+    run_days: tuple[date, ...]
+    adjusted_spm: tuple[float, ...]
+    fit_days: tuple[date, date]  # the window's first run and the as-of day
+    fit_spm: tuple[float, float]
+    low_spm: tuple[float, float]
+    high_spm: tuple[float, float]
+
+
+def trend_picture(trend: CadenceTrend, as_of: date) -> TrendPicture:
+    """The trend's points and lines. Theil–Sen's line passes through the medians: y = ỹ +
+    b · (x − x̃) (Sen 1968; scipy's intercept is median(y) − b · median(x)); the interval lines
+    use the low and high slopes through the same point, so the band is narrowest mid-window."""
+    days = tuple(r.local_date for r in trend.runs)
+    adjusted = tuple(adjusted_cadence_spm(r.steady_cadence_spm or 0.0, r.steady_speed_mps or 0.0,
+                                          trend.reference_speed_mps, trend.slope)
+                     for r in trend.runs)
+    weeks = [(day - as_of).days / 7.0 for day in days]
+    mid_weeks, mid_spm = median(weeks), median(adjusted)
+    ends = (days[0], as_of)
+    end_weeks = ((ends[0] - as_of).days / 7.0, 0.0)
+
+    def line(slope: float) -> tuple[float, float]:
+        first, last = (mid_spm + slope * (w - mid_weeks) for w in end_weeks)
+        return round(first, 1), round(last, 1)
+
+    return TrendPicture(days, tuple(round(a, 1) for a in adjusted), ends,
+                        line(trend.spm_per_week), line(trend.low_spm_per_week),
+                        line(trend.high_spm_per_week))
 
 
 def run_drift_pct(run: ActivityPoint, slope: CadenceSpeedSlope) -> float | None:

@@ -2,20 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from config.schema import ServiceConfig
 
-# firing: an alert's episode started (or got worse); resolved: its condition cleared
-NoticeKind = Literal["firing", "resolved"]
+if TYPE_CHECKING:
+    from charts import Png
+
+# firing: an alert's episode started (or got worse); resolved: its condition cleared;
+# digest: a runner's weekly digest; squad-digest: the coach's weekly digest of every runner
+NoticeKind = Literal["firing", "resolved", "digest", "squad-digest"]
+DIGEST_KINDS: tuple[NoticeKind, ...] = ("digest", "squad-digest")
 
 
 def channel_kind(stored_name: str) -> str:
     """The channel kind a rule's `channels:` names: `webhook` for `webhook:<hash>`."""
     return stored_name.split(":", 1)[0]
+
+
+class InlineImage(Protocol):
+    """A PNG shown inside an HTML email, referenced from the HTML as `src="cid:<cid>"`.
+
+    The PNG is drawn at twice `width_px` x `height_px`, the size the `<img>` shows it at.
+    """
+
+    @property
+    def cid(self) -> str: ...
+    @property
+    def png(self) -> bytes: ...
+    @property
+    def alt(self) -> str: ...
+    @property
+    def width_px(self) -> int: ...
+    @property
+    def height_px(self) -> int: ...
+
+
+class DigestContent(Protocol):
+    """A rendered weekly digest as notify needs it; digest/ satisfies this by shape alone."""
+
+    @property
+    def kind(self) -> str: ...  # "digest" (a runner's) | "squad-digest" (the coach's)
+    @property
+    def athlete_id(self) -> str | None: ...  # None for the squad digest
+    @property
+    def week(self) -> str: ...  # ISO week, "2026-W48"
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text(self) -> str: ...  # holds every number: nothing is only in a picture
+    @property
+    def html(self) -> str: ...  # references each image as src="cid:<cid>"
+    @property
+    def images(self) -> Sequence[InlineImage]: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...  # the `digest.weekly` webhook's `data`
 
 
 @dataclass(frozen=True)
@@ -41,16 +85,27 @@ class Target:
         return channel_kind(self.channel)
 
 
+def no_chart() -> Png | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Notice:
-    """One notification to render at enqueue: the alert as plain data, where and when it goes."""
+    """One notification to render at enqueue, about an alert or a weekly digest.
 
-    alert: Mapping[str, Any]  # the alert's payload, as the webhook body carries it
-    athlete_id: str
+    `payload` is the webhook body's `data`: the alert's payload, or the digest's `data`.
+    `digest` is set exactly when `kind` is `digest` or `squad-digest`. `chart` draws the alert's
+    chart on first call, once for every target of one enqueue (None: no chart, or it failed).
+    """
+
+    payload: Mapping[str, Any]
+    athlete_id: str | None  # None for the squad digest
     kind: NoticeKind
     target: Target
     event_id: str  # stable across retries: Message-ID, webhook-id, .eml file name
     created_at: datetime
+    digest: DigestContent | None = None
+    chart: Callable[[], Png | None] = no_chart
 
 
 @dataclass(frozen=True)
@@ -75,8 +130,10 @@ class Channel(Protocol):
         """Whether the config sets this channel up (with none set up, the fallback is used)."""
         ...
 
-    def targets(self, config: ServiceConfig, athlete_id: str, kind: NoticeKind) -> list[Target]:
-        """Where a notice of `kind` about this athlete goes on this channel; may be empty."""
+    def targets(
+        self, config: ServiceConfig, athlete_id: str | None, kind: NoticeKind
+    ) -> list[Target]:
+        """Where a notice of `kind` about this athlete (None: the squad) goes; may be empty."""
         ...
 
     def render(self, config: ServiceConfig, notice: Notice) -> bytes:

@@ -1,9 +1,12 @@
-"""An alert as an RFC 5322 message: subject, text + HTML bodies, threading headers, stored bytes."""
+"""Alerts and digests as RFC 5322 messages: subject, text + HTML (+ inline PNGs), headers, bytes."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
@@ -11,12 +14,33 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from notify.channel import NoticeKind
+from notify.channel import DigestContent, InlineImage, NoticeKind
 
 if TYPE_CHECKING:
     from jinja2 import Environment
 
+    from charts import Png
+
+log = logging.getLogger(__name__)
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "config" / "templates"
+# the budget of one message (DESIGN §8): far below every provider's limit, kind to phones
+MAX_MESSAGE_BYTES = 1_000_000
+# X-StrideGuard-Kind per notice kind (DESIGN §2.1)
+HEADER_KIND: dict[str, str] = {
+    "firing": "alert", "resolved": "resolved", "digest": "digest", "squad-digest": "squad-digest",
+}
+
+
+@dataclass(frozen=True)
+class Inline:
+    """An `InlineImage`: a PNG at twice the display size, shown where the HTML says `cid:`."""
+
+    cid: str
+    png: bytes
+    alt: str
+    width_px: int
+    height_px: int
 
 
 @cache
@@ -46,11 +70,25 @@ def email_subject(alert: Mapping[str, Any], kind: NoticeKind) -> str:
     return f"[StrideGuard {label}] {alert['athlete_name']}: {alert['description'] or alert['rule']}"
 
 
+def chart_image(chart: Png, event_id: str) -> Inline:
+    """The alert's chart as the message's one inline image; its cid is unique to the message."""
+    return Inline(cid=f"chart.{event_id}@strideguard", png=chart.data, alt=chart.alt,
+                  width_px=chart.width_px, height_px=chart.height_px)
+
+
 def render_alert_email(
-    alert: Mapping[str, Any], kind: NoticeKind, *, sender: str, to: list[str], event_id: str
+    alert: Mapping[str, Any],
+    kind: NoticeKind,
+    *,
+    sender: str,
+    to: list[str],
+    event_id: str,
+    chart: Png | None = None,
 ) -> bytes:
-    """Text + HTML email, Message-ID fixed by the event id so a retry is the same message."""
-    context = {"a": alert, "kind": kind, "value_text": value_text(alert)}
+    """Text + HTML email (+ the chart inline), Message-ID fixed by the event id so a retry is
+    the same message; the text part says in words what the chart shows."""
+    image = chart_image(chart, event_id) if chart is not None else None
+    context = {"a": alert, "kind": kind, "value_text": value_text(alert), "chart": image}
     templates = _templates()
     message = build_message(
         subject=email_subject(alert, kind),
@@ -61,11 +99,36 @@ def render_alert_email(
         message_id=f"<{event_id}@strideguard>",
         thread_key=f"{alert['rule']}/{alert['athlete']}/{alert['alert_id']}",
         extra_headers={
+            "X-StrideGuard-Kind": HEADER_KIND[kind],
+            "X-StrideGuard-Athlete": str(alert["athlete"]),
+            "X-StrideGuard-Rule": str(alert["rule"]),
             "X-StrideGuard-Alert": alert["alert_id"],
             "X-StrideGuard-Severity": alert["severity"],
         },
+        images=[image] if image is not None else (),
     )
-    return render(message)
+    return render_within_budget(message, f"alert {alert['alert_id']}")
+
+
+def render_digest_email(
+    content: DigestContent, *, sender: str, to: list[str], event_id: str
+) -> bytes:
+    """The digest's own text and HTML with its charts inline; Message-ID fixed by the event id."""
+    headers = {"X-StrideGuard-Kind": HEADER_KIND[content.kind], "X-StrideGuard-Week": content.week}
+    if content.athlete_id is not None:
+        headers["X-StrideGuard-Athlete"] = content.athlete_id
+    message = build_message(
+        subject=content.subject,
+        text=content.text,
+        html=content.html,
+        sender=sender,
+        to=to,
+        message_id=f"<{event_id}@strideguard>",
+        extra_headers=headers,
+        images=content.images,
+    )
+    what = " ".join(part for part in (content.kind, content.athlete_id, content.week) if part)
+    return render_within_budget(message, what)
 
 
 def thread_root_id(thread_key: str) -> str:
@@ -84,8 +147,12 @@ def build_message(
     message_id: str,
     thread_key: str | None = None,
     extra_headers: dict[str, str] | None = None,
+    images: Sequence[InlineImage] = (),
 ) -> EmailMessage:
-    """text/plain then HTML alternative; the caller fixes Message-ID so a retry is the same mail."""
+    """text/plain, then the HTML alternative as multipart/related with its images inline.
+
+    The caller fixes Message-ID so a retry is the same mail. Images need HTML to show them.
+    """
     message = EmailMessage()  # policy.default: headers are folded and encoded for us
     message["Subject"] = subject
     message["From"] = sender
@@ -105,9 +172,32 @@ def build_message(
     message.set_content(text, cte="quoted-printable")
     if html is not None:
         message.add_alternative(html, subtype="html", cte="quoted-printable")
+        html_part = message.get_payload()[1]
+        for image in images:
+            # multipart/related (RFC 2387): the HTML refers to each image by its Content-ID
+            html_part.add_related(image.png, "image", "png", cid=f"<{image.cid}>",
+                                  disposition="inline", filename=image_filename(image.cid))
+    elif images:
+        raise ValueError("inline images need an HTML part to show them")
     return message
+
+
+def image_filename(cid: str) -> str:
+    """A safe file name for an inline image, from the local part of its Content-ID."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", cid.partition("@")[0]).strip(".-") or "image"
+    return f"{stem}.png"
 
 
 def render(message: EmailMessage) -> bytes:
     """The bytes to store at enqueue and send unchanged: CRLF line ends, as SMTP wants."""
     return message.as_bytes(policy=SMTP_POLICY)
+
+
+def render_within_budget(message: EmailMessage, what: str) -> bytes:
+    """`render`, warning when the message is over MAX_MESSAGE_BYTES: it is still sent, since
+    a late or missing alert or digest is worse than a heavy one."""
+    rendered = render(message)
+    if len(rendered) >= MAX_MESSAGE_BYTES:
+        log.warning("the %s email is %d bytes, over the %d-byte budget", what, len(rendered),
+                    MAX_MESSAGE_BYTES)
+    return rendered

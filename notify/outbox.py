@@ -1,4 +1,4 @@
-"""The outbox: one row per (channel, alert, kind, severity), claimed with a lease and sent once."""
+"""The outbox: a rendered notification per target of an alert or a digest, leased, sent once."""
 
 from __future__ import annotations
 
@@ -7,13 +7,22 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache, partial
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from config.schema import ServiceConfig
 from notify import channels
-from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing
+from notify.alert_chart import draw_alert_chart
+from notify.channel import (
+    DIGEST_KINDS,
+    DeliveryResult,
+    DigestContent,
+    Notice,
+    NoticeKind,
+    Outgoing,
+)
 from store import Alert, OutboxMessage, Store, utc_now
 
 LEASE = timedelta(minutes=5)
@@ -39,39 +48,92 @@ def enqueue_alert(
     kind: NoticeKind,
     now: datetime | None = None,
 ) -> list[OutboxMessage]:
-    """Render and queue one notification per target, in the caller's transaction; idempotent."""
+    """Render and queue one notification per target, in the caller's transaction; idempotent.
+
+    The alert's chart (`payload["chart"]`) is drawn at most once, shared by every email target.
+    """
     moment = now or utc_now()
+    chart = cache(partial(draw_alert_chart, alert.payload.get("chart")))
     queued: list[OutboxMessage] = []
     targets = channels.targets_for(config, alert.athlete_id, kind, alert.payload.get("channels"))
     for target in targets:
         if kind == "resolved" and not _firing_delivered(session, alert, target.channel):
             continue
         dedupe_key = f"{target.channel}|{alert.id}|{kind}|{alert.severity}"
-        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+        if _queued(session, dedupe_key):
             continue
-        event_id = f"msg_{uuid.uuid4().hex}"
-        channel = channels.channel_for(target.channel)
-        if channel is None:  # targets come from the registry, so this is a bug, not a config
-            raise LookupError(f"no registered channel for {target.channel}")
-        notice = Notice(alert.payload, alert.athlete_id, kind, target, event_id, moment)
-        row = OutboxMessage(
-            event_id=event_id,
-            dedupe_key=dedupe_key,
-            alert_id=alert.id,
-            channel=target.channel,
-            kind=kind,
-            recipients=list(target.recipients),
-            status=OutboxStatus.PENDING.value,
-            attempts=0,
-            payload=channel.render(config, notice),
-            next_attempt_at=moment,
-            give_up_at=moment + config.notify.give_up_after,
-            created_at=moment,
-        )
+        event_id = new_event_id()
+        notice = Notice(alert.payload, alert.athlete_id, kind, target, event_id, moment,
+                        chart=chart)
+        row = _row(config, notice, dedupe_key, moment)
+        row.alert_id = alert.id
         session.add(row)
         queued.append(row)
     session.flush()
     return queued
+
+
+def enqueue_digest(
+    session: Session,
+    config: ServiceConfig,
+    content: DigestContent,
+    digest_id: str,
+    now: datetime | None = None,
+) -> list[OutboxMessage]:
+    """Queue a rendered digest once per target, in the transaction that writes its ledger row.
+
+    A runner's digest (`kind` "digest") goes to the runner's own address and every webhook;
+    the squad digest ("squad-digest") to the coach addresses only; with nothing configured,
+    both become .eml files. Idempotent: one row per (target, digest).
+    """
+    if content.kind not in DIGEST_KINDS:
+        raise ValueError(f"not a digest kind: {content.kind!r}")
+    kind: NoticeKind = "digest" if content.kind == "digest" else "squad-digest"
+    moment = now or utc_now()
+    queued: list[OutboxMessage] = []
+    for target in channels.targets_for(config, content.athlete_id, kind):
+        dedupe_key = f"{target.channel}|digest|{digest_id}"
+        if _queued(session, dedupe_key):
+            continue
+        notice = Notice(content.data, content.athlete_id, kind, target, new_event_id(), moment,
+                        digest=content)
+        row = _row(config, notice, dedupe_key, moment)
+        row.digest_id = digest_id
+        session.add(row)
+        queued.append(row)
+    session.flush()
+    return queued
+
+
+def new_event_id() -> str:
+    """A fresh event id: Message-ID, webhook-id and .eml name; no dots (the signature's
+    separator)."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def _queued(session: Session, dedupe_key: str) -> bool:
+    found = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    return found is not None
+
+
+def _row(config: ServiceConfig, notice: Notice, dedupe_key: str, moment: datetime) -> OutboxMessage:
+    """A pending row holding the notice rendered by its target's channel."""
+    channel = channels.channel_for(notice.target.channel)
+    if channel is None:  # targets come from the registry, so this is a bug, not a config
+        raise LookupError(f"no registered channel for {notice.target.channel}")
+    return OutboxMessage(
+        event_id=notice.event_id,
+        dedupe_key=dedupe_key,
+        channel=notice.target.channel,
+        kind=notice.kind,
+        recipients=list(notice.target.recipients),
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        payload=channel.render(config, notice),
+        next_attempt_at=moment,
+        give_up_at=moment + config.notify.give_up_after,
+        created_at=moment,
+    )
 
 
 def _firing_delivered(session: Session, alert: Alert, channel: str) -> bool:

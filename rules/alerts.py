@@ -38,9 +38,10 @@ class Transition:
     kind: str  # fired | escalated | resolved
     finding: Finding
     alert_id: str
-    notified: bool
+    notified: bool  # queued for sending now (a digest-routed alert waits for the digest)
     silenced_reason: str | None = None
     summary: str = ""
+    deliver: str = "immediate"  # immediate | digest
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class AlertStates:
             open_alert.resolved_at = self.now
             notified = self._notify(open_alert, "resolved")
             return Transition(kind="resolved", finding=finding, alert_id=open_alert.id,
-                              notified=notified)
+                              notified=notified, deliver=open_alert.deliver)
         return None
 
     def retire(self, athlete_id: str, rule_ids_in_force: list[str]) -> list[Retired]:
@@ -107,12 +108,14 @@ class AlertStates:
         alert = Alert(id=alert_id, rule_id=rule.id, athlete_id=finding.athlete_id,
                       episode=episode, severity=finding.severity, metric=rule.metric,
                       value=finding.value, threshold=finding.threshold, as_of=finding.as_of,
-                      fired_at=self.now, silenced_reason=silenced, payload=payload)
+                      fired_at=self.now, silenced_reason=silenced, payload=payload,
+                      deliver=rule.delivery_for(finding.severity))
         self.session.add(alert)
         self.session.flush()
         notified = self._notify(alert, "firing")
         return Transition(kind="fired", finding=finding, alert_id=alert_id, notified=notified,
-                          silenced_reason=silenced, summary=payload["summary"])
+                          silenced_reason=silenced, summary=payload["summary"],
+                          deliver=alert.deliver)
 
     def _continue(self, finding: Finding, alert: Alert, history: History,
                   payload_for: PayloadFor) -> Transition | None:
@@ -124,11 +127,15 @@ class AlertStates:
         """
         escalated = _severity_rank(finding.severity) > _severity_rank(alert.severity)
         alert.value = finding.value
+        if escalated:
+            alert.escalated_at = self.now  # the digest lists the rise in its week
         silenced_before = alert.silenced_reason
         if escalated or silenced_before:
             alert.severity, alert.threshold, alert.as_of = (finding.severity, finding.threshold,
                                                             finding.as_of)
             alert.payload = payload_for(alert.id)
+            # an info nudge that became a warning is a risk now: it leaves the digest
+            alert.deliver = finding.rule.delivery_for(finding.severity)
         if silenced_before:
             alert.silenced_reason = (self._stale_reason(finding, history)
                                      or self._cooldown_reason(finding))
@@ -137,14 +144,15 @@ class AlertStates:
             alert.fired_at = self.now  # the episode is notified now; cooldowns count from here
         elif not escalated or self._stale_reason(finding, history):
             return None
-        self._notify(alert, "firing")
+        notified = self._notify(alert, "firing")
         return Transition(kind="escalated" if escalated else "fired", finding=finding,
-                          alert_id=alert.id, notified=True, summary=alert.payload["summary"])
+                          alert_id=alert.id, notified=notified, summary=alert.payload["summary"],
+                          deliver=alert.deliver)
 
     def _notify(self, alert: Alert, kind: NoticeKind) -> bool:
-        """Queue the alert's notification unless it was silenced; whether it is (or, in a dry
-        run, would be) notified."""
-        if alert.silenced_reason is not None:
+        """Queue the alert's notification unless it was silenced or belongs to the digest;
+        whether it is (or, in a dry run, would be) notified now."""
+        if alert.silenced_reason is not None or alert.deliver == "digest":
             return False
         if self.enqueue:
             self.enqueue(self.session, alert, kind)

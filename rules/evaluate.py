@@ -13,6 +13,7 @@ from config.schema import ServiceConfig
 from metrics import CATALOGUE, History, MetricResult, athlete_metrics, compute_all, load_history
 from metrics.history import local_date_of
 from rules.alerts import AlertStates, Enqueue, Retired, Transition
+from rules.chart import alert_chart
 from rules.judge import Finding, judge
 from rules.loader import RuleSet
 from rules.payload import advice_context, build_payload
@@ -71,8 +72,10 @@ def _evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet
         finding = judge(rule, athlete_id, history, metrics[rule.metric],
                         config.overrides_for(athlete_id, rule.id), metrics)
         report.findings.append(finding)
+        overrides = config.overrides_for(athlete_id, rule.id)
         payload_for = partial(build_payload, finding, athlete_name=name, rule_set=rule_set,
-                              advice=advice_context(finding, metrics, history))
+                              advice=advice_context(finding, metrics, history),
+                              chart=partial(alert_chart, finding, history, overrides))
         transition = states.advance(finding, history, payload_for)
         if transition is not None:
             report.transitions.append(transition)
@@ -106,9 +109,10 @@ def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
     if dry_run:
         return report
     for transition in report.transitions:
+        held = (f" silenced: {transition.silenced_reason}" if transition.silenced_reason
+                else " (for the weekly digest)" if transition.deliver == "digest" else "")
         log.info("%s %s for %s (%s)%s", transition.kind, transition.finding.rule.id,
-                 transition.finding.athlete_id, transition.summary,
-                 f" silenced: {transition.silenced_reason}" if transition.silenced_reason else "")
+                 transition.finding.athlete_id, transition.summary, held)
     for retired in report.retired:
         log.info("resolved %s for %s: the rule is no longer in force", retired.rule_id,
                  retired.athlete_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from metrics import CATALOGUE
 from metrics.result import MetricResult
+from rules.chart import Chart
 from rules.judge import Finding
 from rules.loader import TEMPLATE_ENV, RuleSet
 from rules.schema import Rule
@@ -48,9 +49,11 @@ def render_summary(rule: Rule, context: Mapping[str, object]) -> str:
 
 
 def build_payload(finding: Finding, alert_id: str, athlete_name: str | None,
-                  rule_set: RuleSet, advice: Mapping[str, str]) -> dict[str, Any]:
+                  rule_set: RuleSet, advice: Mapping[str, str],
+                  chart: Callable[[], Chart | None] | None = None) -> dict[str, Any]:
     """The alert as data (DESIGN §2.3 `data`), plus the texts an email needs; `advice` holds
-    the numbers the advice texts quote (`advice_context`)."""
+    the numbers the advice texts quote (`advice_context`); `chart` computes the series of its
+    chart (rules.chart.alert_chart), only when a payload is built."""
     rule = finding.rule
     spec = CATALOGUE[rule.metric]
     context = {
@@ -91,4 +94,6 @@ def build_payload(finding: Finding, alert_id: str, athlete_name: str | None,
         "activity_ids": [str(i) for i in finding.result.activity_ids],
         "when": [str(c) for c in rule.when.conditions] if rule.when else [],
         "channels": list(rule.channels) if rule.channels is not None else None,
+        "deliver": rule.delivery_for(finding.severity),
+        "chart": chart() if chart is not None else None,
     }

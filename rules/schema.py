@@ -168,6 +168,10 @@ class Rule(BaseModel):
     # channel kinds (email, webhook, file, ...): notify's registry is the list, which the loader
     # checks them against (rules/loader.py) with the channels' names in the message
     channels: list[str] | None = None
+    # immediate: sent on its own; digest: recorded and shown in the next weekly digest (no
+    # message of its own on any channel). Unset: info goes to the digest, warn and critical
+    # are immediate (DESIGN §5), so an info nudge that escalates to warn is sent at once.
+    deliver: Literal["immediate", "digest"] | None = None
     enabled: bool = True
 
     @field_validator("metric")
@@ -203,6 +207,12 @@ class Rule(BaseModel):
             if raw is not None and raw is not False:
                 merged[severity] = parse_condition(raw)
         return merged
+
+    def delivery_for(self, severity: str | None) -> str:
+        """How a finding of this severity reaches the runner: `immediate` or `digest`."""
+        if self.deliver is not None:
+            return self.deliver
+        return "digest" if severity == "info" else "immediate"
 
     def applies_to(self, athlete_id: str) -> bool:
         return self.enabled and (self.athletes is None or athlete_id in self.athletes)

@@ -3,10 +3,13 @@
 from store.athletes import ensure_athlete
 from store.db import SCHEMA_HEAD, Store, open_store, serialize_ingest_writes
 from store.models import (
+    SQUAD_KEY,
     Activity,
     ActivitySeries,
     Alert,
     Athlete,
+    Digest,
+    DigestAlert,
     OutboxMessage,
     SourceFile,
     utc_now,
@@ -18,7 +21,10 @@ __all__ = [
     "ActivitySeries",
     "Alert",
     "Athlete",
+    "Digest",
+    "DigestAlert",
     "OutboxMessage",
+    "SQUAD_KEY",
     "SourceFile",
     "Store",
     "ensure_athlete",

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: athletes, source files, activities, alerts and the outbox."""
+"""SQLAlchemy 2 typed models: athletes, source files, activities, alerts, digests and the outbox."""
 
 from __future__ import annotations
 
@@ -177,14 +177,20 @@ class Alert(Base):
     as_of: Mapped[date] = mapped_column(Date)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last severity rise
     # why a firing was recorded but not sent (stale data, cooldown); None when it was notified
     silenced_reason: Mapped[str | None] = mapped_column(Text)
+    # immediate: notified on its own; digest: recorded and shown in the next weekly digest
+    deliver: Mapped[str] = mapped_column(String(16), default="immediate",
+                                         server_default="immediate")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     outbox: Mapped[list[OutboxMessage]] = relationship(back_populates="alert")
 
     __table_args__ = (
         UniqueConstraint("rule_id", "athlete_id", "episode"),
+        # the digest's listing of an athlete's week
+        Index("ix_alerts_athlete_fired", "athlete_id", "fired_at"),
         # at most one open episode per (rule, athlete)
         Index("uq_alerts_open_episode", "rule_id", "athlete_id", unique=True,
               sqlite_where=text("resolved_at IS NULL"),
@@ -192,17 +198,52 @@ class Alert(Base):
     )
 
 
+class Digest(Base):
+    """The ledger of weekly digests: one row per (kind, athlete, ISO week), written in the
+    transaction that queues the digest, so it goes out once across restarts and processes."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # athlete | squad
+    # the athlete's id, or SQUAD_KEY for the coach's squad digest (never NULL: NULLs would
+    # not collide in the unique constraint)
+    athlete_key: Mapped[str] = mapped_column(String(64))
+    week: Mapped[str] = mapped_column(String(8))  # ISO week, "2026-W48"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the numbers the webhook carries
+
+    alerts: Mapped[list[DigestAlert]] = relationship(cascade="all, delete-orphan")
+
+    __table_args__ = (UniqueConstraint("kind", "athlete_key", "week"),)
+
+
+SQUAD_KEY = "*"
+
+
+class DigestAlert(Base):
+    """An alert a digest listed: a digest-routed finding appears in one digest, not every week."""
+
+    __tablename__ = "digest_alerts"
+
+    digest_id: Mapped[str] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), primary_key=True, index=True)
+
+
 class OutboxMessage(Base):
-    """A rendered notification waiting for, or done with, delivery on one channel."""
+    """A rendered notification waiting for, or done with, delivery on one channel: about an
+    alert, or a weekly digest."""
 
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
-    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), index=True)
+    alert_id: Mapped[str | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    digest_id: Mapped[str | None] = mapped_column(ForeignKey("digests.id"), index=True)
     channel: Mapped[str] = mapped_column(String(80))  # email | webhook:<hash> | file
-    kind: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    kind: Mapped[str] = mapped_column(String(16))  # firing | resolved | digest | squad-digest
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -214,6 +255,6 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    alert: Mapped[Alert] = relationship(back_populates="outbox")
+    alert: Mapped[Alert | None] = relationship(back_populates="outbox")
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)

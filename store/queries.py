@@ -58,6 +58,7 @@ class AlertRow:
     fired_at: datetime
     resolved_at: datetime | None
     silenced_reason: str | None
+    deliver: str  # immediate | digest
     payload: dict[str, Any]
     deliveries: tuple[DeliveryRow, ...]
 
@@ -91,7 +92,8 @@ def list_alerts(session: Session, athlete_id: str | None = None) -> list[AlertRo
             alert_id=alert.id, rule_id=alert.rule_id, athlete_id=alert.athlete_id,
             episode=alert.episode, severity=alert.severity, value=alert.value,
             as_of=alert.as_of, fired_at=alert.fired_at, resolved_at=alert.resolved_at,
-            silenced_reason=alert.silenced_reason, payload=dict(alert.payload),
+            silenced_reason=alert.silenced_reason, deliver=alert.deliver,
+            payload=dict(alert.payload),
             deliveries=tuple(
                 DeliveryRow(m.channel, m.kind, m.status, m.attempts, m.last_error)
                 for m in sorted(alert.outbox, key=lambda m: m.id)),

@@ -39,11 +39,12 @@ class ListChannel:
     def configured(self, config: ServiceConfig) -> bool:
         return True
 
-    def targets(self, config: ServiceConfig, athlete_id: str, kind: NoticeKind) -> list[Target]:
+    def targets(self, config: ServiceConfig, athlete_id: str | None,
+                kind: NoticeKind) -> list[Target]:
         return [Target(f"{self.kind}:{athlete_id}", (f"{athlete_id}@memo",))]
 
     def render(self, config: ServiceConfig, notice: Notice) -> bytes:
-        return json.dumps({"kind": notice.kind, "rule": notice.alert["rule"]}).encode()
+        return json.dumps({"kind": notice.kind, "rule": notice.payload["rule"]}).encode()
 
     def send(self, config: ServiceConfig, message: Outgoing) -> DeliveryResult:
         if self.fail_first > 0:

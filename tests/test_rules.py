@@ -168,7 +168,7 @@ def test_a_late_evening_run_counts_on_its_local_day(store: Store, tmp_path: Path
     assert spike.value == pytest.approx(17 / 8, rel=1e-3)
 
 
-def test_backfill_sends_nothing_then_a_new_run_today_sends_exactly_one_alert(
+def test_backfill_sends_nothing_then_a_new_run_today_makes_the_nudge_current_once(
         store: Store, config: ServiceConfig) -> None:
     # a year-old block of runs without strength work, imported today
     old_block = weekly_plan(TODAY - timedelta(days=300), 6, [5.0, 6.0, 8.0], strength_per_week=0)
@@ -182,12 +182,14 @@ def test_backfill_sends_nothing_then_a_new_run_today_sends_exactly_one_alert(
 
     store_plan(store, [PlannedSession(TODAY, "run", 6.0)])  # fresh data, still no strength
     report = run_evaluation(store, config, now=NOW + timedelta(minutes=10))
-    assert [(t.kind, t.finding.rule.id) for t in report.transitions] == [
-        ("fired", "no_strength_7d")]
-    assert fired(store)["no_strength_7d"].silenced_reason is None
-    assert outbox_count(store) == 1
-    run_evaluation(store, config, now=NOW + timedelta(minutes=15))
-    assert outbox_count(store) == 1
+    assert [(t.kind, t.finding.rule.id, t.deliver, t.notified)
+            for t in report.transitions] == [("fired", "no_strength_7d", "digest", False)]
+    nudge = fired(store)["no_strength_7d"]
+    assert nudge.silenced_reason is None and nudge.deliver == "digest"
+    # a nudge waits for the weekly digest: no message of its own, now or later
+    assert outbox_count(store) == 0
+    report = run_evaluation(store, config, now=NOW + timedelta(minutes=15))
+    assert report.transitions == [] and outbox_count(store) == 0
 
 
 def test_evaluating_the_past_does_not_resolve_a_current_alert(store: Store,

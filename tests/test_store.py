@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import JSON, column, insert, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
 
 from notify.channel import DeliveryResult
 from notify.outbox import claim_due, record_result
 from store import SCHEMA_HEAD, Alert, Athlete, OutboxMessage, Store, ensure_athlete, open_store
 from store.db import MIGRATIONS_DIR, create_store_engine, schema_revision
+from store.models import UTCDateTime
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -99,6 +100,13 @@ def test_dropping_the_athlete_name_keeps_every_row(database_url: str) -> None:
         store.dispose()
 
 
+# the alerts table as revision 0004 left it (the model has grown columns since)
+_ALERTS_AT_0004 = table(
+    "alerts", *(column(name) for name in (
+        "id", "rule_id", "athlete_id", "episode", "severity", "metric", "value", "threshold",
+        "as_of")), column("fired_at", UTCDateTime()), column("payload", JSON()))
+
+
 def test_stored_payloads_take_the_rules_severity_word(database_url: str) -> None:
     """0005: an alert stored before one vocabulary said `warning` in its payload; it says `warn`
     afterwards, so a later resolved notice built from it does too."""
@@ -111,7 +119,7 @@ def test_stored_payloads_take_the_rules_severity_word(database_url: str) -> None
                            {"now": NOW})
         for alert_id, severity, word in (("a1", "warn", "warning"), ("a2", "critical", "critical")):
             connection.execute(
-                insert(Alert.__table__).values(
+                insert(_ALERTS_AT_0004).values(
                     id=alert_id, rule_id=f"rule_{alert_id}", athlete_id="ana", episode=1,
                     severity=severity, metric="longest_run_ratio_30d", value=1.5,
                     threshold=1.1, as_of=NOW.date(), fired_at=NOW,
@@ -199,3 +207,43 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
                                   channel="file", kind="firing", payload=b"x",
                                   next_attempt_at=NOW, give_up_at=NOW))
     sqlite_store.dispose()
+
+
+def test_0006_keeps_queued_alert_mail_and_takes_digest_rows(database_url: str) -> None:
+    """0006 copies the outbox on SQLite (alert_id becomes optional): rows queued before it stay
+    as they were, stored alerts are `immediate`, and a digest row needs no alert."""
+    from alembic import command
+
+    from store.ledger import PeriodTaken, claim_period
+
+    engine = create_store_engine(database_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0005")
+        connection.execute(text("INSERT INTO athletes (id, created_at) VALUES ('ana', :now)"),
+                           {"now": NOW})
+        connection.execute(insert(_ALERTS_AT_0004).values(
+            id="a1", rule_id="single_run_spike", athlete_id="ana", episode=1, severity="warn",
+            metric="longest_run_ratio_30d", value=1.5, threshold=1.1, as_of=NOW.date(),
+            fired_at=NOW, payload={"severity": "warn"}))
+        connection.execute(text(
+            "INSERT INTO outbox (event_id, dedupe_key, alert_id, channel, kind, recipients, "
+            "payload, status, attempts, next_attempt_at, give_up_at, created_at) VALUES "
+            "('msg_1', 'email|a1|firing|warn', 'a1', 'email', 'firing', '[]', :payload, "
+            "'pending', 0, :now, :now, :now)"), {"payload": b"mail", "now": NOW})
+    engine.dispose()
+    store = open_store(database_url)
+    try:
+        with store.session() as session:
+            row = session.scalars(select(OutboxMessage)).one()
+            assert (row.alert_id, row.payload, row.digest_id) == ("a1", b"mail", None)
+            assert session.get(Alert, "a1").deliver == "immediate"
+            digest = claim_period(session, "athlete", "ana", "2026-W47", {"km": 30})
+            session.add(OutboxMessage(
+                event_id="msg_2", dedupe_key="email|digest|x", alert_id=None,
+                digest_id=digest.id, channel="email", kind="digest", recipients=[],
+                payload=b"digest", status="pending", attempts=0, next_attempt_at=NOW,
+                give_up_at=NOW, created_at=NOW))
+        with store.session() as session, pytest.raises(PeriodTaken):
+            claim_period(session, "athlete", "ana", "2026-W47", {"km": 31})
+    finally:
+        store.dispose()

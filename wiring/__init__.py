@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -15,12 +16,18 @@ from config import ServiceConfig
 from config.locate import load_config
 from ingest import IngestOutcome, IngestSettings, ingest_inbox, settings_from_config
 from notify.channel import NoticeKind
-from notify.channels import channel_kinds
+from notify.channels import channel_kinds, targets_for
 from notify.dispatch import dispatch_due
-from notify.outbox import enqueue_alert
+from notify.outbox import enqueue_alert, enqueue_digest
 from rules.evaluate import EvaluationReport, evaluate
 from rules.loader import RuleSet, RulesReloader, load_rules
-from store import Alert, Store, open_store
+from store import Alert, Store, open_store, utc_now
+from store.ledger import any_digest_sent
+from store.queries import athlete_ids
+
+if TYPE_CHECKING:
+    from digest.render import DigestMail
+    from digest.send import DigestOutcome
 
 
 @dataclass
@@ -59,6 +66,56 @@ class App:
 
     def dispatch(self, *, ignore_backoff: bool = False) -> Counter[str]:
         return dispatch_due(self.store, self.config, ignore_backoff=ignore_backoff)
+
+    def athlete_ids(self) -> list[str]:
+        """Every athlete the store has met or the config names."""
+        with self.store.session() as session:
+            return athlete_ids(session, (a.id for a in self.config.athletes))
+
+    def _enqueue_digest(self, session: Session, mail: DigestMail, digest_id: str) -> int:
+        return len(enqueue_digest(session, self.config, mail, digest_id))
+
+    def _has_targets(self, kind: str, athlete_id: str | None) -> bool:
+        notice: NoticeKind = "digest" if kind == "digest" else "squad-digest"
+        return bool(targets_for(self.config, athlete_id, notice))
+
+    def queue_digests(self, weeks: dict[str, str], squad_week: str | None, *,
+                      now: datetime | None = None) -> list[DigestOutcome]:
+        """Queue the runners' digests (athlete id -> ISO week) and, for `squad_week`, the coach's
+        squad digest of every athlete; each once per week, whoever asks (the ledger decides)."""
+        from digest.send import queue_athlete_digests, queue_squad_digest
+
+        moment, built = now or utc_now(), {}
+        outcomes = queue_athlete_digests(self.store, self.config, self.rules, weeks,
+                                         enqueue=self._enqueue_digest,
+                                         has_targets=self._has_targets, now=moment, built=built)
+        if squad_week is not None:
+            outcomes.append(queue_squad_digest(
+                self.store, self.config, self.rules, self.athlete_ids(), squad_week,
+                enqueue=self._enqueue_digest, has_targets=self._has_targets, now=moment,
+                built=built))
+        return outcomes
+
+    def digest_sent_before(self) -> bool:
+        with self.store.session() as session:
+            return any_digest_sent(session)
+
+    def queue_due_digests(self, now: datetime,
+                          not_before: datetime | None) -> list[DigestOutcome]:
+        """The digests due at `now` by `schedule.digest`, in each athlete's time zone (the squad
+        digest in the service's); `not_before`: see digest.schedule.due_week."""
+        from digest.schedule import due_week
+
+        when = self.config.schedule.digest
+        if when is None:
+            return []
+        weeks = {}
+        for athlete_id in self.athlete_ids():
+            week = due_week(now, self.config.timezone_for(athlete_id), when, not_before)
+            if week is not None:
+                weeks[athlete_id] = week
+        squad_week = due_week(now, self.config.timezone, when, not_before)
+        return self.queue_digests(weeks, squad_week, now=now)
 
 
 def open_app(config_arg: str | None) -> App:

@@ -9,7 +9,7 @@ from notify.channel import Channel, NoticeKind, Target, channel_kind
 from notify.channels import email, file, webhook
 
 CHANNELS: tuple[Channel, ...] = (email.CHANNEL, webhook.CHANNEL, file.CHANNEL)
-# where firing alerts go when no channel is configured, or none that a rule asks for
+# where firing alerts and digests go when no channel is configured (or none a rule asks for)
 FALLBACK: Channel = file.CHANNEL
 
 
@@ -24,12 +24,13 @@ def channel_for(stored_name: str) -> Channel | None:
     return next((channel for channel in CHANNELS if channel.kind == kind), None)
 
 
-def targets_for(config: ServiceConfig, athlete_id: str, kind: NoticeKind,
+def targets_for(config: ServiceConfig, athlete_id: str | None, kind: NoticeKind,
                 channels: Sequence[str] | None = None) -> list[Target]:
     """Every configured channel's targets, else the fallback's; a rule's `channels` narrows them.
 
-    A rule asking only for channels that are not configured still gets the fallback for a
-    firing alert (an .eml file, never nothing), as does one that asks for the fallback by name.
+    `athlete_id` is None for the squad digest. A rule asking only for channels that are not
+    configured still gets the fallback for a firing alert (an .eml file, never nothing), as
+    does one that asks for the fallback by name.
     """
     configured = [channel for channel in CHANNELS if channel.configured(config)]
     sources = configured or [FALLBACK]

@@ -1,4 +1,4 @@
-"""Email channel: who gets firing alerts, rendered by `notify.mail`, and one SMTP delivery."""
+"""Email channel: who gets alerts and digests, rendered by `notify.mail`, and one SMTP delivery."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from email.utils import parseaddr
 
 from config.schema import EmailConfig, ServiceConfig
 from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
-from notify.mail import render_alert_email
+from notify.mail import render_alert_email, render_digest_email
 
 log = logging.getLogger(__name__)
 
@@ -18,20 +18,28 @@ _REDACTED = "<redacted>"
 
 
 class EmailChannel:
-    """Firing alerts by SMTP to the athlete and the coach copies; resolved ones are not mailed."""
+    """Firing alerts to the athlete and the coach copies (resolved ones are not mailed); a
+    runner's digest to the runner alone; the squad digest to the coach addresses."""
 
     kind = "email"
 
     def configured(self, config: ServiceConfig) -> bool:
         return config.notify.email is not None
 
-    def targets(self, config: ServiceConfig, athlete_id: str, kind: NoticeKind) -> list[Target]:
+    def targets(
+        self, config: ServiceConfig, athlete_id: str | None, kind: NoticeKind
+    ) -> list[Target]:
         # a runner needs no mail saying a risk has passed
-        if config.notify.email is None or kind != "firing":
+        if config.notify.email is None or kind == "resolved":
             return []
-        athlete = config.athlete(athlete_id)
-        recipients = [athlete.email] if athlete and athlete.email else []
-        recipients += config.notify.email.to
+        athlete = config.athlete(athlete_id) if athlete_id is not None else None
+        own = [athlete.email] if athlete and athlete.email else []
+        if kind == "digest":
+            recipients = own
+        elif kind == "squad-digest":
+            recipients = list(config.notify.email.to)
+        else:
+            recipients = own + config.notify.email.to
         if not recipients:
             return []
         return [Target(self.kind, tuple(dict.fromkeys(recipients)))]
@@ -39,8 +47,12 @@ class EmailChannel:
     def render(self, config: ServiceConfig, notice: Notice) -> bytes:
         if config.notify.email is None:
             raise ValueError("email is not configured")
-        return render_alert_email(notice.alert, notice.kind, sender=config.notify.email.sender,
-                                  to=list(notice.target.recipients), event_id=notice.event_id)
+        sender, to = config.notify.email.sender, list(notice.target.recipients)
+        if notice.digest is not None:
+            return render_digest_email(notice.digest, sender=sender, to=to,
+                                       event_id=notice.event_id)
+        return render_alert_email(notice.payload, notice.kind, sender=sender, to=to,
+                                  event_id=notice.event_id, chart=notice.chart())
 
     def send(self, config: ServiceConfig, message: Outgoing) -> DeliveryResult:
         email = config.notify.email

@@ -1,4 +1,4 @@
-"""File channel: firing alerts as `.eml` files in `mail_dir`, used when nothing else is set up."""
+"""File channel: alerts and digests as `.eml` files in `mail_dir`, used when nothing is set up."""
 
 from __future__ import annotations
 
@@ -9,35 +9,48 @@ from pathlib import Path
 
 from config.schema import ServiceConfig
 from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
-from notify.mail import render_alert_email
+from notify.mail import render_alert_email, render_digest_email
 
 log = logging.getLogger("strideguard.notify")  # the dispatcher's logger: this line is its report
 
 LOCAL_SENDER = "StrideGuard <strideguard@localhost>"
+COACH_ADDRESS = "coach@localhost"
 
 
 class FileChannel:
-    """Writes the alert email to disk (openable in any mail client) instead of sending it."""
+    """Writes the alert or digest email to disk (openable in any mail client) instead of
+    sending it."""
 
     kind = "file"
 
     def configured(self, config: ServiceConfig) -> bool:
-        return False  # nothing in the config sets it up: it is where alerts go otherwise
+        return False  # nothing in the config sets it up: it is where notices go otherwise
 
-    def targets(self, config: ServiceConfig, athlete_id: str, kind: NoticeKind) -> list[Target]:
-        return [Target(self.kind)] if kind == "firing" else []
+    def targets(
+        self, config: ServiceConfig, athlete_id: str | None, kind: NoticeKind
+    ) -> list[Target]:
+        return [] if kind == "resolved" else [Target(self.kind)]
 
     def render(self, config: ServiceConfig, notice: Notice) -> bytes:
-        athlete = config.athlete(notice.athlete_id)
-        to = [athlete.email] if athlete and athlete.email else [f"{notice.athlete_id}@localhost"]
-        return render_alert_email(
-            notice.alert, notice.kind, sender=LOCAL_SENDER, to=to, event_id=notice.event_id
-        )
+        to = [local_address(config, notice.athlete_id)]
+        if notice.digest is not None:
+            return render_digest_email(notice.digest, sender=LOCAL_SENDER, to=to,
+                                       event_id=notice.event_id)
+        return render_alert_email(notice.payload, notice.kind, sender=LOCAL_SENDER, to=to,
+                                  event_id=notice.event_id, chart=notice.chart())
 
     def send(self, config: ServiceConfig, message: Outgoing) -> DeliveryResult:
         path = write_eml(message.payload, config.mail_dir, message.event_id)
-        log.info("alert written to %s", path)
+        log.info("email written to %s", path)
         return DeliveryResult(ok=True)
+
+
+def local_address(config: ServiceConfig, athlete_id: str | None) -> str:
+    """The To of an .eml: the athlete's address, else `<id>@localhost` (`coach@` for the squad)."""
+    if athlete_id is None:
+        return COACH_ADDRESS
+    athlete = config.athlete(athlete_id)
+    return athlete.email if athlete and athlete.email else f"{athlete_id}@localhost"
 
 
 CHANNEL = FileChannel()

@@ -1,4 +1,4 @@
-"""Webhook channel: the alert as JSON, one signed POST (Standard Webhooks v1) and its verdict."""
+"""Webhook channel: alerts and digests as JSON, one signed POST (Standard Webhooks v1) each."""
 
 from __future__ import annotations
 
@@ -36,18 +36,25 @@ _REDACTED = "<redacted>"
 
 
 class WebhookChannel:
-    """Every notice, firing and resolved, to every configured webhook, one target per URL."""
+    """Alerts (firing and resolved) and runners' digests to every configured webhook, one
+    target per URL; the squad digest is the coach's email, not an event."""
 
     kind = "webhook"
 
     def configured(self, config: ServiceConfig) -> bool:
         return bool(config.notify.webhooks)
 
-    def targets(self, config: ServiceConfig, athlete_id: str, kind: NoticeKind) -> list[Target]:
+    def targets(
+        self, config: ServiceConfig, athlete_id: str | None, kind: NoticeKind
+    ) -> list[Target]:
+        if kind == "squad-digest":
+            return []
         return [Target(channel_name(hook)) for hook in config.notify.webhooks]
 
     def render(self, config: ServiceConfig, notice: Notice) -> bytes:
-        return render_body(notice.alert, notice.kind, notice.created_at)
+        if notice.digest is not None:
+            return render_event("digest.weekly", notice.digest.data, notice.created_at)
+        return render_body(notice.payload, notice.kind, notice.created_at)
 
     def send(self, config: ServiceConfig, message: Outgoing) -> DeliveryResult:
         for hook in config.notify.webhooks:
@@ -65,11 +72,16 @@ def channel_name(hook: WebhookConfig) -> str:
 
 
 def render_body(alert: Mapping[str, Any], kind: NoticeKind, event_time: datetime) -> bytes:
-    """DESIGN §2.3 body; serialised once so the signature covers exactly what is sent."""
+    """DESIGN §2.3 body of an alert: `alert.firing` or `alert.resolved`."""
+    return render_event(f"alert.{kind}", alert, event_time)
+
+
+def render_event(event_type: str, data: Mapping[str, Any], event_time: datetime) -> bytes:
+    """`{"type", "timestamp", "data"}`, serialised once so the signature covers what is sent."""
     body = {
-        "type": f"alert.{kind}",
+        "type": event_type,
         "timestamp": event_time.isoformat().replace("+00:00", "Z"),
-        "data": alert,
+        "data": data,
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 

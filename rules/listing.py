@@ -1,0 +1,210 @@
+"""The rules room's alert listings for the weekly digest, as plain data read from stored rows.
+
+What a stored `Alert` row can tell about a week (rules/alerts.py keeps no history of changes):
+- fired: `fired_at` lies in the window (for an episode first held back and notified later,
+  `fired_at` is the moment it was notified);
+- held back: fired in the window with `silenced_reason` set (stale data, cooldown, a silence);
+- resolved: `resolved_at` lies in the window;
+- escalated: fired before the window and `escalated_at` (its last severity rise) lies in the
+  window. The severity before the rise is not stored, so a line cannot say "from warn".
+An alert is open at a moment when it had fired by then and had not resolved yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from rules.schema import SEVERITIES
+from store import Alert, Digest, DigestAlert
+
+FIRED, ESCALATED, RESOLVED, HELD_BACK, OPEN = "fired", "escalated", "resolved", "held back", "open"
+
+
+@dataclass(frozen=True)
+class AlertListing:
+    """One stored alert as a digest line needs it: what it says, and what became of it."""
+
+    alert_id: str
+    rule: str
+    athlete_id: str
+    severity: str  # info | warn | critical
+    state: str  # fired | escalated | resolved | held back | open
+    deliver: str  # immediate | digest
+    metric: str
+    value: float | None
+    threshold: float | None
+    as_of: date
+    fired_at: datetime
+    resolved_at: datetime | None
+    silenced_reason: str | None
+    summary: str
+    description: str  # the rule's description, as stored in the payload ("" if none)
+    advice_key: str | None  # the first advice block of the payload
+    advice_title: str | None
+    listed: bool  # a digest (of another week, where one is named) listed it: DigestAlert
+    is_open: bool  # open at the listing's `now` (True where no moment was asked about)
+
+
+@dataclass(frozen=True)
+class AlertWindow:
+    """A week as the listings see it: [start_utc, end_utc) and its local days (for `as_of`)."""
+
+    start_utc: datetime
+    end_utc: datetime
+    first_day: date
+    last_day: date
+
+    @classmethod
+    def utc(cls, start_utc: datetime, end_utc: datetime) -> AlertWindow:
+        """A window whose local days are its UTC days."""
+        return cls(start_utc, end_utc, start_utc.astimezone(UTC).date(),
+                   (end_utc - timedelta(microseconds=1)).astimezone(UTC).date())
+
+
+@dataclass(frozen=True)
+class AthleteAlerts:
+    """An athlete's alerts for one digest, each in one section only (nudges first, then the
+    week's events, then the rest of what is open)."""
+
+    week: tuple[AlertListing, ...]  # fired, escalated, resolved or held back in the window
+    nudges: tuple[AlertListing, ...]  # open, digest-routed, not listed by any digest yet
+    still_open: tuple[AlertListing, ...]  # open, shown before (by a digest or on their own)
+
+    @property
+    def open_severity(self) -> str | None:
+        return worst_severity(a.severity for a in (*self.week, *self.nudges, *self.still_open)
+                              if a.is_open)
+
+
+def worst_severity(severities: Iterable[str]) -> str | None:
+    """The most urgent of the severities (critical > warn > info); None for none."""
+    ranked = [s for s in severities if s in SEVERITIES]
+    return max(ranked, key=SEVERITIES.index) if ranked else None
+
+
+_COLUMNS = (Alert.id, Alert.rule_id, Alert.athlete_id, Alert.severity, Alert.deliver,
+            Alert.metric, Alert.value, Alert.threshold, Alert.as_of, Alert.fired_at,
+            Alert.resolved_at, Alert.escalated_at, Alert.silenced_reason, Alert.payload)
+
+
+def _listed(other_than_week: str | None) -> Any:
+    """A digest listed the alert; with a week, a digest of another week: a digest made again
+    for its own week (a preview after sending, the squad's pass) lists the same nudges."""
+    listed = exists().where(DigestAlert.alert_id == Alert.id)
+    if other_than_week is not None:
+        listed = listed.where(Digest.id == DigestAlert.digest_id, Digest.week != other_than_week)
+    return listed
+
+
+def _open_at(row: Any, now: datetime) -> bool:
+    return row.fired_at <= now and (row.resolved_at is None or row.resolved_at > now)
+
+
+def _event_state(row: Any, window: AlertWindow) -> str | None:
+    """What happened to the alert within the window (see the module docstring), if anything."""
+    if row.resolved_at is not None and window.start_utc <= row.resolved_at < window.end_utc:
+        return RESOLVED
+    if window.start_utc <= row.fired_at < window.end_utc:
+        return HELD_BACK if row.silenced_reason else FIRED
+    if (row.escalated_at is not None and row.fired_at < window.start_utc
+            and window.start_utc <= row.escalated_at < window.end_utc):
+        return ESCALATED
+    return None
+
+
+def _listing(row: Any, state: str, is_open: bool) -> AlertListing:
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    blocks = payload.get("advice_blocks") or []
+    first = blocks[0] if blocks and isinstance(blocks[0], dict) else {}
+    summary = payload.get("summary") or (f"{row.metric} is {row.value:g}"
+                                         if row.value is not None else row.metric)
+    return AlertListing(
+        alert_id=row.id, rule=row.rule_id, athlete_id=row.athlete_id, severity=row.severity,
+        state=state, deliver=row.deliver or "immediate", metric=row.metric, value=row.value,
+        threshold=row.threshold, as_of=row.as_of, fired_at=row.fired_at,
+        resolved_at=row.resolved_at, silenced_reason=row.silenced_reason, summary=summary,
+        description=payload.get("description") or "", advice_key=first.get("key"),
+        advice_title=first.get("title"), listed=bool(row.listed), is_open=is_open)
+
+
+def _rows(session: Session, athlete_id: str, *conditions: Any,
+          other_than_week: str | None = None) -> list[Any]:
+    listed = _listed(other_than_week).label("listed")
+    return list(session.execute(select(*_COLUMNS, listed).where(
+        Alert.athlete_id == athlete_id, *conditions).order_by(Alert.fired_at, Alert.id)))
+
+
+def athlete_alerts(session: Session, athlete_id: str, window: AlertWindow, now: datetime,
+                   week: str | None = None) -> AthleteAlerts:
+    """Everything the digest of `week` (the window's ISO week) lists about an athlete's
+    alerts, from one query; "listed" means by the digest of another week, so making a week's
+    digest again gives the same lines.
+
+    nudges: open at `now`, `deliver` digest, not listed (held-back ones included);
+    week: the window's fired, escalated, resolved and held-back alerts not among the nudges,
+    leaving out the firing of one a digest listed already (its resolving or escalation stay);
+    still_open: open at `now` and neither of those: digest findings an earlier digest listed,
+    and immediate alerts from before the window (already sent, or listed as held back then).
+    """
+    horizon = max(window.end_utc, now)
+    rows = _rows(session, athlete_id, Alert.fired_at <= horizon,
+                 or_(Alert.resolved_at.is_(None), Alert.resolved_at >= window.start_utc),
+                 other_than_week=week)
+    events, nudges, still_open = [], [], []
+    for row in rows:
+        is_open = _open_at(row, now)
+        state = _event_state(row, window)
+        if row.listed and state in (FIRED, HELD_BACK):
+            state = None  # an earlier digest showed it fire
+        if is_open and row.deliver == "digest" and not row.listed:
+            nudges.append(_listing(row, HELD_BACK if row.silenced_reason else FIRED, is_open))
+        elif state is not None:
+            events.append(_listing(row, state, is_open))
+        elif is_open:
+            still_open.append(_listing(row, HELD_BACK if row.silenced_reason else OPEN, True))
+    return AthleteAlerts(tuple(events), tuple(nudges), tuple(still_open))
+
+
+def alerts_in_window(session: Session, athlete_id: str,
+                     window: AlertWindow) -> list[AlertListing]:
+    """The athlete's alerts that fired, escalated, resolved or were held back in the window
+    (whatever their routing); `is_open`: not resolved by the window's end."""
+    rows = _rows(session, athlete_id, Alert.fired_at < window.end_utc,
+                 or_(Alert.resolved_at.is_(None), Alert.resolved_at >= window.start_utc))
+    return [_listing(row, state, row.resolved_at is None or row.resolved_at >= window.end_utc)
+            for row in rows if (state := _event_state(row, window)) is not None]
+
+
+def unlisted_nudges(session: Session, athlete_id: str, now: datetime) -> list[AlertListing]:
+    """Open digest-routed alerts no digest has listed yet, up to `now`."""
+    rows = _rows(session, athlete_id, Alert.deliver == "digest", Alert.fired_at <= now,
+                 or_(Alert.resolved_at.is_(None), Alert.resolved_at > now), ~_listed(None))
+    return [_listing(row, HELD_BACK if row.silenced_reason else FIRED, True) for row in rows]
+
+
+def listed_open_alerts(session: Session, athlete_id: str, now: datetime) -> list[AlertListing]:
+    """Alerts open at `now` that an earlier digest already listed."""
+    rows = _rows(session, athlete_id, Alert.fired_at <= now,
+                 or_(Alert.resolved_at.is_(None), Alert.resolved_at > now), _listed(None))
+    return [_listing(row, HELD_BACK if row.silenced_reason else OPEN, True) for row in rows]
+
+
+def worst_open_severity(session: Session, now: datetime,
+                        athlete_ids: Iterable[str] | None = None) -> dict[str, str]:
+    """athlete id -> the most urgent severity among their alerts open at `now` (athletes with
+    nothing open are left out)."""
+    query = select(Alert.athlete_id, Alert.severity).where(
+        Alert.fired_at <= now, or_(Alert.resolved_at.is_(None), Alert.resolved_at > now))
+    if athlete_ids is not None:
+        query = query.where(Alert.athlete_id.in_(list(athlete_ids)))
+    found: dict[str, list[str]] = {}
+    for athlete_id, severity in session.execute(query.distinct()):
+        found.setdefault(athlete_id, []).append(severity)
+    return {athlete_id: worst for athlete_id, severities in found.items()
+            if (worst := worst_severity(severities)) is not None}
