@@ -93,5 +93,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         body = message.get_body(preferencelist=("plain",))
         print(f"\n{shown.name}\nSubject: {message['Subject']}\n\n"
               f"{body.get_content() if body else ''}")  # type: ignore[attr-defined]
-    print(f"try: strideguard --config {config_file} report")
+    year, week, _ = today.isocalendar()
+    print(f"try: strideguard --config {config_file} report\n"
+          f"     strideguard --config {config_file} digest --week {year}-W{week:02d} "
+          f"--out {folder / 'digest-preview'}\n"
+          "     (the weekly digest of this week so far, as HTML to open in a browser)")
     return 0

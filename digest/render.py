@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import charts
 from digest.model import AlertLine, AthleteWeek
+from rules.payload import LONG_RUN_STEP
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -177,14 +178,14 @@ def athlete_subject(week: AthleteWeek) -> str:
     totals = week.this_week
     done = (f"{short_km(totals.distance_km)} in {plural(int(totals.runs), 'run')}"
             if week.recorded else "nothing recorded")
-    fired = [a for a in week.alerts if a.state in ("fired", "escalated")]
+    risks = {a.alert_id: a for a in week.open_alerts if a.severity in NEED_A_LOOK}
     concerns = []
-    if fired:
-        concerns.append(plural(len(fired), "alert"))
+    if risks:
+        worst = "critical" if any(a.severity == "critical" for a in risks.values()) else "warn"
+        concerns.append(f"{plural(len(risks), 'alert')} open"
+                        + (" (critical)" if worst == "critical" else ""))
     if week.nudges:
         concerns.append(plural(len(week.nudges), "nudge"))
-    if not concerns and week.open_severity in NEED_A_LOOK:
-        concerns.append("an alert still open")
     return f"Your week {week.week}: {done} — {' and '.join(concerns) or 'nothing to worry about'}"
 
 
@@ -250,6 +251,12 @@ def _long_run_lines(week: AthleteWeek) -> list[str]:
     if week.next_long_run_ceiling_km is None or week.longest_30d_km is None:
         lines.append("No run in the last 30 days, so there is no long-run ceiling: "
                      "start short and build up.")
+    elif abs(week.next_long_run_ceiling_km - LONG_RUN_STEP * week.longest_30d_km) > 0.05:
+        # after a spike the ceiling comes from the run before it (rules.payload.advice_context)
+        base_km = week.next_long_run_ceiling_km / LONG_RUN_STEP
+        lines.append(f"Keep next week's long run under {km(week.next_long_run_ceiling_km)}: "
+                     f"1.1x {km(base_km)}, your longest run before this step up (a spike does "
+                     "not raise the ceiling).")
     else:
         lines.append(f"Keep next week's long run under {km(week.next_long_run_ceiling_km)}: "
                      f"1.1x your longest of the last 30 days ({km(week.longest_30d_km)}).")
