@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from config import redact_url
 from config.locate import EXIT_CONFIG
+from digest.schedule import FailedDigests
 from ingest import InboxWatcher, WatchError, batch_needs_evaluation, ingest_inbox, rescan_delay_s
 from wiring import App, run_cycle
 
@@ -129,10 +130,12 @@ class ScanTrigger:
 
 
 def _not_a_scan_skip(record: logging.LogRecord) -> bool:
-    """APScheduler warns each time the interval comes round during a long scan; ScanTrigger
-    handles that (a scan follows right after), so it is no news for an operator."""
+    """APScheduler warns each time the interval comes round during a long scan (ScanTrigger
+    then scans right after) or a long digest pass (the next check picks up the rest): no news
+    for an operator."""
     message = record.getMessage()
-    return not ("scan_job" in message and "maximum number of running instances" in message)
+    return not (("scan_job" in message or "digest_job" in message)
+                and "maximum number of running instances" in message)
 
 
 def run_service(app: App) -> int:
@@ -197,8 +200,12 @@ def run_service(app: App) -> int:
     # digest time after this start (DESIGN §8)
     digest_not_before = None if app.digest_sent_before() else started_at
 
+    failed_digests = FailedDigests()
+
     def digest_job() -> None:
-        outcomes = app.queue_due_digests(datetime.now(UTC), digest_not_before)
+        # a shutdown finishes the digest being made; the rest are due again at the next start
+        outcomes = app.queue_due_digests(datetime.now(UTC), digest_not_before, failed_digests,
+                                         should_continue=lambda: not stopping.is_set())
         if any(o.status == "queued" for o in outcomes):
             app.dispatch()
 

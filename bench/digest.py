@@ -29,7 +29,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -44,11 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # run as a script, this file's folder comes first on sys.path and its name would shadow the
-# `digest` package: the repository goes first, the bench folder (digest_squad) last
-sys.path[:] = ([str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-               + [str(ROOT / "bench")])
+# `digest` package: put the repository there instead
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
-from digest_squad import NOW, WEEK, generate  # noqa: E402
+from bench.common import machine, print_top_functions  # noqa: E402
+from bench.digest_squad import NOW, WEEK, generate  # noqa: E402
 
 if TYPE_CHECKING:
 
@@ -215,8 +214,12 @@ def check_store(app: Any, athletes: int) -> dict[str, Any]:
                       .group_by(OutboxMessage.channel, OutboxMessage.kind))}
         shown = {"nudges": 0, "alerts": 0, "still_open": 0, "cadence_chart": 0,
                  "nothing_recorded": 0, "balance": 0}
-        for (data,) in session.execute(select(Digest.data).where(
-                Digest.week == WEEK, Digest.kind == "athlete")):
+        # each runner's webhook body holds the digest's numbers (the ledger keeps the subject)
+        for (body,) in session.execute(
+                select(OutboxMessage.payload).join(Digest, Digest.id == OutboxMessage.digest_id)
+                .where(Digest.week == WEEK, Digest.kind == "athlete",
+                       OutboxMessage.channel.startswith("webhook"))):
+            data = json.loads(body)["data"]
             shown["nudges"] += bool(data["nudges"])
             shown["alerts"] += bool(data["alerts"])
             shown["still_open"] += bool(data["still_open"])
@@ -289,22 +292,10 @@ def profile(folder: Path, database: str, athletes: int, seed: int, top: int) -> 
         seconds = sum(row[3] for (path, _, name), row in stats.items()
                       if path.endswith(file_name) and name == function)
         print(f"| {label} | {seconds:.2f} | {seconds / total:.0%} |")
-    print(f"\ntop {top} functions by own time:\n\n| function | calls | own s | cumulative s |\n"
-          f"|---|--:|--:|--:|")
-    for (path, line, name), row in sorted(stats.items(), key=lambda item: -item[1][2])[:top]:
-        where = f"{Path(path).parent.name}/{Path(path).name}:{line}" if line else "builtin"
-        print(f"| `{name}` ({where}) | {row[1]:,} | {row[2]:.2f} | {row[3]:.2f} |")
+    print_top_functions(stats, top, f"top {top} functions by own time")
 
 
 # --- report -----------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"nproc": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "cpu": model, "python": platform.python_version()}
 
 
 def table(r: dict[str, Any], database: str) -> str:

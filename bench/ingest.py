@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -50,6 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # `ingest` package: put the repository there instead
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
+from bench.common import machine as common_machine  # noqa: E402
+from bench.common import print_top_functions  # noqa: E402
 from bench.fit_histories import Dataset, generate  # noqa: E402
 
 MB = 1024  # ru_maxrss is in KiB on Linux
@@ -184,12 +185,8 @@ def profile(work: Path, weeks: int, interval_s: float, top: int) -> None:
         seconds = sum(row[3] for (path, _, name), row in stats.items()
                       if path.endswith(file_name) and name == function)
         print(f"| {label} | {seconds:.2f} | {seconds / total:.0%} |")
-    print(f"\ntop {top} functions outside fitparse by own time:\n\n| function | calls | own s |"
-          f" cumulative s |\n|---|--:|--:|--:|")
-    outside = [(key, row) for key, row in stats.items() if "fitparse" not in key[0]]
-    for (path, line, name), row in sorted(outside, key=lambda item: -item[1][2])[:top]:
-        where = f"{Path(path).parent.name}/{Path(path).name}:{line}" if line else "builtin"
-        print(f"| `{name}` ({where}) | {row[1]:,} | {row[2]:.2f} | {row[3]:.2f} |")
+    print_top_functions(stats, top, f"top {top} functions outside fitparse by own time",
+                        keep=lambda path: "fitparse" not in path)
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -198,12 +195,7 @@ def profile(work: Path, weeks: int, interval_s: float, top: int) -> None:
 def machine() -> dict[str, Any]:
     import fitparse
 
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"nproc": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "cpu": model, "python": platform.python_version(),
-            "fitparse": fitparse.__version__}
+    return common_machine(fitparse=fitparse.__version__)
 
 
 def summarise(name: str, config: Dataset, raw: dict[str, Any], single: dict[str, Any],

@@ -22,7 +22,10 @@ def _week_for(app: App, athlete_id: str | None, week: str | None, now: datetime)
     from metrics import local_date_of
 
     if week is not None:
-        return format_week(*parse_week(week))  # normalised, or a clear ValueError
+        try:
+            return format_week(*parse_week(week))
+        except ValueError as exc:
+            raise ValueError(f"--week: {exc}") from None
     zone = app.config.timezone_for(athlete_id) if athlete_id else app.config.timezone
     return week_ended_before(local_date_of(now, zone))
 
@@ -30,7 +33,11 @@ def _week_for(app: App, athlete_id: str | None, week: str | None, now: datetime)
 def cmd_digest(args: argparse.Namespace) -> int:
     with open_app(args.config) as app:
         now = datetime.now(UTC)
-        athletes = [args.athlete] if args.athlete else app.athlete_ids()
+        known = app.athlete_ids()
+        if args.athlete and args.athlete not in known:
+            raise ValueError(f"--athlete: no athlete {args.athlete!r} in the store or the config "
+                             f"(known: {', '.join(known) or 'none yet'})")
+        athletes = [args.athlete] if args.athlete else known
         weeks = {athlete: _week_for(app, athlete, args.week, now) for athlete in athletes}
         squad_week = None if args.athlete else _week_for(app, None, args.week, now)
         if args.send:
@@ -40,7 +47,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def _send(app: App, weeks: dict[str, str], squad_week: str | None, now: datetime) -> int:
     outcomes = app.queue_digests(weeks, squad_week, now=now)
-    delivered = app.dispatch(ignore_backoff=True)
+    # everything due now, in as many batches as it takes; rows waiting to retry keep their time
+    delivered = app.dispatch()
     print_table("weekly digests", ("digest", "athlete", "week", "status", "notifications"),
                 [(o.kind, o.athlete_key, o.week, str(o.status), str(o.notifications))
                  for o in outcomes])
@@ -70,7 +78,7 @@ def _preview(app: App, weeks: dict[str, str], squad_week: str | None, out_dir: P
 
 def _write(app: App, mail: DigestMail, folder: Path, stem: str) -> tuple[str, str, str, str]:
     """The preview files and an .eml as the runner (or coach) would receive it."""
-    from digest.preview import write_preview
+    from digest.preview import safe_name, write_preview
     from notify.channels.file import LOCAL_SENDER
     from notify.mail import render_digest_email
 
@@ -83,7 +91,7 @@ def _write(app: App, mail: DigestMail, folder: Path, stem: str) -> tuple[str, st
         to = list(email.to)
     else:
         to = [f"{mail.athlete_id or 'coach'}@localhost"]
-    eml = folder / f"{stem}.eml"
+    eml = folder / f"{safe_name(stem)}.eml"
     eml.write_bytes(render_digest_email(mail, sender=email.sender if email else LOCAL_SENDER,
                                         to=to, event_id=f"preview-{mail.week}-{stem}"))
     html = next((path for path in paths if path.suffix == ".html"), eml)

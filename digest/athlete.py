@@ -30,10 +30,16 @@ from digest.model import (
 from digest.schedule import digest_window
 from digest.week import week_days, week_label, weeks_ending
 from metrics.catalogue import CATALOGUE
-from metrics.daily import DailySeries, ewma
+from metrics.daily import DailySeries
 from metrics.form import cadence_trend, trend_picture
 from metrics.history import History, load_history, local_date_of
-from metrics.load import ATL_DAYS, CTL_DAYS, SPIKE_LOOKBACK_DAYS, longest_run_ratio_30d
+from metrics.load import (
+    ATL_DAYS,
+    CTL_DAYS,
+    SPIKE_LOOKBACK_DAYS,
+    longest_run_ratio_30d,
+    pmc_series,
+)
 from rules.listing import AlertListing, AlertWindow, athlete_alerts
 from rules.loader import TEMPLATE_ENV, RuleSet
 from rules.payload import CADENCE_STEP, LONG_RUN_STEP
@@ -161,19 +167,18 @@ class _Span:
 
 def _pmc_on(daily: DailySeries | None,
             sundays: list[date]) -> tuple[list[float | None], list[float | None]]:
-    """CTL and ATL (km/day) on each day, as metrics.load's ctl/atl compute them on that day:
-    x_t = x_(t−1) + k (load_t − x_(t−1)), k = 1 − e^(−1/N), from 0 on the first day of history;
-    None under N days of history (42 for CTL, 7 for ATL) or before it."""
+    """CTL and ATL (km/day) on each day, as metrics.load's ctl and atl give them on that day
+    (metrics.load.pmc_series); None under 42 / 7 days of history or before it."""
     if daily is None:
         return [None] * len(sundays), [None] * len(sundays)
     found = []
     for days in (CTL_DAYS, ATL_DAYS):
-        series = ewma(daily.run_km, 1.0 - math.exp(-1.0 / days))
+        series = pmc_series(daily.run_km, days)
         values: list[float | None] = []
         for sunday in sundays:
             index = (sunday - daily.first_day).days
-            value = float(series[index]) if index + 1 >= days else None
-            values.append(None if value is None or math.isnan(value) else value)
+            value = float(series[index]) if 0 <= index < len(series) else math.nan
+            values.append(None if math.isnan(value) else value)
         found.append(values)
     return found[0], found[1]
 
@@ -260,7 +265,6 @@ LOAD_METRICS = frozenset({
     "longest_run_ratio_30d", "acwr_uncoupled", "acwr_ewma", "monotony_7d", "strain_7d", "ctl",
     "atl", "tsb", "consecutive_run_days", "rest_days_7d"})
 BIG_CHANGE_PCT = 30.0  # Nielsen 2014: over +30 % week over week was riskier for novices
-CADENCE_FALL_SPM_8W = -3.0  # the shipped cadence_falling rule's threshold
 
 
 def _risks(lines: list[AlertLine]) -> list[AlertLine]:
@@ -334,8 +338,8 @@ def choose_suggestion(advice: AdviceLibrary, *, open_alerts: list[AlertLine], re
     2. another open warn/critical alert: its first advice;
     3. nothing recorded this week: `gradual_progression` (start again below the ceiling);
     4. fewer strength sessions than the target (2): `strength`;
-    5. cadence falling: the 8-week change ≤ −3 spm with its 95 % interval below zero, as the
-       shipped cadence_falling rule: `form`;
+    5. an open alert on a cadence metric (the rules decide when cadence is falling, e.g. the
+       shipped cadence_falling): `form`;
     6. otherwise `gradual_progression`.
     Texts are the library's Jinja templates, given `ceiling_km` and `cadence_target` as alert
     advice is (rules.payload.advice_context).
@@ -355,7 +359,7 @@ def choose_suggestion(advice: AdviceLibrary, *, open_alerts: list[AlertLine], re
         candidates.append(("gradual_progression", ""))
     if strength_sessions < strength_target:
         candidates.append(("strength", ""))
-    if cadence and cadence.change_spm_8w <= CADENCE_FALL_SPM_8W and cadence.high_spm_8w < 0:
+    if any(a.is_open and a.metric.startswith("cadence_") for a in open_alerts):
         candidates.append(("form", ""))
     candidates.append(("gradual_progression", ""))
     candidates.extend((key, "") for key in advice.advice)  # an edited library may lack them

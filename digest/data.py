@@ -89,6 +89,7 @@ def athlete_week_data(aw: AthleteWeek) -> dict[str, Any]:
         "last_activity_day": _day(aw.last_activity_day),
         "days_since_last_activity": aw.days_since_last_activity,
         "open_severity": aw.open_severity,
+        "open_alerts": [alert_line_data(line) for line in aw.open_alerts],
         "alerts": [alert_line_data(line) for line in aw.alerts],
         "nudges": [alert_line_data(line) for line in aw.nudges],
         "still_open": [alert_line_data(line) for line in aw.still_open],

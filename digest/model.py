@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 SEVERITY_ORDER = ("critical", "warn", "info")  # most urgent first
 
@@ -111,7 +110,6 @@ class AthleteWeek:
     days_since_last_activity: int | None  # counted to the week's Sunday
     disclaimer: str
     open_severity: str | None = None  # the worst open alert's severity; None when quiet
-    extra: dict[str, Any] = field(default_factory=dict)
     average_4w_weeks: int = 4  # weeks behind average_4w: fewer when history is younger (0: none)
     longest_run_day: date | None = None  # the local day of the week's longest run
     spike_ratio: float | None = None  # longest_run_ratio_30d on Sunday: the week's worst run

@@ -6,18 +6,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import charts
+from config.jinja import email_templates
 from digest.model import AlertLine, AthleteWeek
 from rules.payload import LONG_RUN_STEP
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
+    pass
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "config" / "templates"
 DISCLAIMER = "This is not medical advice and no alert can promise to prevent injury."
 BALANCE_RANGE_PCT = (47.8, 52.2)  # Garmin's "good" ground-contact balance
 NEED_A_LOOK = ("critical", "warn")  # open alerts a runner (or coach) should act on
@@ -49,23 +47,8 @@ class DigestMail:
     data: Mapping[str, Any]  # the digest.weekly webhook data
 
 
-@cache
-def _templates() -> Environment:
-    """The Jinja environment, built on the first render: `strideguard --help` never loads it."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def _render(name: str, context: Mapping[str, Any]) -> str:
-    return _templates().get_template(name).render(context)
+    return email_templates(trim_blocks=True).get_template(name).render(context)
 
 
 # --- numbers as words --------------------------------------------------------------------------

@@ -53,3 +53,27 @@ def digest_window(week: str, timezone_name: str,
     previous = datetime.combine(monday + timedelta(days=when.weekday), when.at,
                                 tzinfo=ZoneInfo(timezone_name)).astimezone(UTC)
     return previous, send_time(week, timezone_name, when)
+
+
+FAILED_RETRY_AFTER = timedelta(hours=1)
+
+
+class FailedDigests:
+    """Digests that failed in this process, (kind, athlete key, week) -> when: the scheduler
+    asks every few seconds, so a digest whose data cannot be rendered is tried again after an
+    hour, not rebuilt (and logged) on every check."""
+
+    def __init__(self, retry_after: timedelta = FAILED_RETRY_AFTER) -> None:
+        self.retry_after = retry_after
+        self._failed: dict[tuple[str, str, str], datetime] = {}
+
+    def waiting(self, kind: str, athlete_key: str, week: str, now: datetime) -> bool:
+        failed_at = self._failed.get((kind, athlete_key, week))
+        return failed_at is not None and now - failed_at < self.retry_after
+
+    def record(self, kind: str, athlete_key: str, week: str, failed: bool,
+               now: datetime) -> None:
+        if failed:
+            self._failed[kind, athlete_key, week] = now
+        else:
+            self._failed.pop((kind, athlete_key, week), None)

@@ -8,6 +8,7 @@ the claim has only wasted a render, and nothing is claimed that is not also queu
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +44,7 @@ class DigestStatus(StrEnum):
     QUEUED = "queued"
     ALREADY_SENT = "already sent"
     NO_RECIPIENTS = "no recipients"
+    FAILED = "failed"  # logged with its traceback; tried again later
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,9 @@ def queue_rendered(store: Store, mail: DigestMail, kind: str, athlete_key: str,
     nothing."""
     try:
         with store.session() as session:
-            digest = claim_period(session, kind, athlete_key, mail.week, dict(mail.data),
-                                  alert_ids, now=now)
+            # the ledger keeps what was sent, not the numbers again (the outbox has them)
+            digest = claim_period(session, kind, athlete_key, mail.week,
+                                  {"subject": mail.subject}, alert_ids, now=now)
             rows = enqueue(session, mail, digest.id)
     except PeriodTaken:
         return DigestOutcome(kind, athlete_key, mail.week, DigestStatus.ALREADY_SENT)
@@ -102,30 +105,56 @@ def queue_rendered(store: Store, mail: DigestMail, kind: str, athlete_key: str,
 def queue_athlete_digests(store: Store, config: ServiceConfig, rule_set: RuleSet,
                           weeks: dict[str, str], *, enqueue: EnqueueDigest,
                           has_targets: HasTargets, now: datetime | None = None,
-                          built: Built | None = None) -> list[DigestOutcome]:
+                          built: Built | None = None,
+                          should_continue: Callable[[], bool] = lambda: True,
+                          ) -> list[DigestOutcome]:
     """Each athlete's digest for their week (`weeks`: athlete id -> ISO week), unless the ledger
-    already holds it or no channel would carry it; `built` keeps the weeks for the squad."""
+    already holds it or no channel would carry it; `built` keeps the weeks for the squad.
+
+    One athlete's failure is logged and reported, never stops the others. Each process takes
+    the athletes in its own random order and looks at the ledger again just before building
+    one, so several processes share the work instead of all rendering every digest.
+    `should_continue` is asked between athletes (a shutdown finishes the current one).
+    """
     moment = now or utc_now()
     outcomes = []
     for week in sorted(set(weeks.values())):
-        wanted = sorted(a for a, w in weeks.items() if w == week)
+        wanted = [a for a, w in weeks.items() if w == week]
+        random.shuffle(wanted)
         with store.session() as session:
             done = claimed_keys(session, ATHLETE_KIND, week)
         for athlete_id in wanted:
-            if athlete_id in done:
-                outcomes.append(DigestOutcome(ATHLETE_KIND, athlete_id, week,
-                                              DigestStatus.ALREADY_SENT))
+            if not should_continue():
+                return outcomes
+            if athlete_id in done or _claimed(store, ATHLETE_KIND, athlete_id, week):
+                status = DigestStatus.ALREADY_SENT
+            elif not has_targets(RUNNER_NOTICE, athlete_id):
+                status = DigestStatus.NO_RECIPIENTS
+            else:
+                outcomes.append(_queue_athlete(store, config, rule_set, athlete_id, week,
+                                               enqueue, moment, built))
                 continue
-            if not has_targets(RUNNER_NOTICE, athlete_id):
-                outcomes.append(DigestOutcome(ATHLETE_KIND, athlete_id, week,
-                                              DigestStatus.NO_RECIPIENTS))
-                continue
-            aw = build_athlete_week(store, config, rule_set, athlete_id, week, moment)
-            if built is not None:
-                built[athlete_id, week] = aw
-            outcomes.append(queue_rendered(store, render_athlete(aw), ATHLETE_KIND, athlete_id,
-                                           aw.listed_alert_ids, enqueue, moment))
-    return outcomes
+            outcomes.append(DigestOutcome(ATHLETE_KIND, athlete_id, week, status))
+    return sorted(outcomes, key=lambda o: (o.week, o.athlete_key))
+
+
+def _claimed(store: Store, kind: str, athlete_key: str, week: str) -> bool:
+    with store.session() as session:
+        return athlete_key in claimed_keys(session, kind, week, athlete_key)
+
+
+def _queue_athlete(store: Store, config: ServiceConfig, rule_set: RuleSet, athlete_id: str,
+                   week: str, enqueue: EnqueueDigest, now: datetime,
+                   built: Built | None) -> DigestOutcome:
+    try:
+        aw = build_athlete_week(store, config, rule_set, athlete_id, week, now)
+        if built is not None:
+            built[athlete_id, week] = aw
+        return queue_rendered(store, render_athlete(aw), ATHLETE_KIND, athlete_id,
+                              aw.listed_alert_ids, enqueue, now)
+    except Exception:  # one athlete's bad data must not cost everyone else their digest
+        log.exception("the digest of %s for %s failed; the others go on", athlete_id, week)
+        return DigestOutcome(ATHLETE_KIND, athlete_id, week, DigestStatus.FAILED)
 
 
 def queue_squad_digest(store: Store, config: ServiceConfig, rule_set: RuleSet,
@@ -133,16 +162,24 @@ def queue_squad_digest(store: Store, config: ServiceConfig, rule_set: RuleSet,
                        has_targets: HasTargets, now: datetime | None = None,
                        built: Built | None = None) -> DigestOutcome:
     """The coach's one email for the week, every athlete in risk order (weeks already `built`
-    for the runners' digests are reused)."""
+    for the runners' digests are reused; an athlete whose week cannot be built is left out and
+    logged)."""
     moment = now or utc_now()
-    with store.session() as session:
-        if SQUAD_KEY in claimed_keys(session, SQUAD_KIND, week):
-            return DigestOutcome(SQUAD_KIND, SQUAD_KEY, week, DigestStatus.ALREADY_SENT)
+    if _claimed(store, SQUAD_KIND, SQUAD_KEY, week):
+        return DigestOutcome(SQUAD_KIND, SQUAD_KEY, week, DigestStatus.ALREADY_SENT)
     if not has_targets(SQUAD_NOTICE, None):
         return DigestOutcome(SQUAD_KIND, SQUAD_KEY, week, DigestStatus.NO_RECIPIENTS)
     known = built or {}
-    weeks = [known.get((athlete_id, week))
-             or build_athlete_week(store, config, rule_set, athlete_id, week, moment)
-             for athlete_id in athlete_ids]
-    return queue_rendered(store, render_squad(weeks, week), SQUAD_KIND, SQUAD_KEY, (), enqueue,
-                          moment)
+    weeks = []
+    for athlete_id in athlete_ids:
+        try:
+            weeks.append(known.get((athlete_id, week))
+                         or build_athlete_week(store, config, rule_set, athlete_id, week, moment))
+        except Exception:
+            log.exception("%s is left out of the squad digest for %s", athlete_id, week)
+    try:
+        return queue_rendered(store, render_squad(weeks, week), SQUAD_KIND, SQUAD_KEY, (),
+                              enqueue, moment)
+    except Exception:
+        log.exception("the squad digest for %s failed", week)
+        return DigestOutcome(SQUAD_KIND, SQUAD_KEY, week, DigestStatus.FAILED)

@@ -178,12 +178,20 @@ def strain_7d(history: History, load: LoadKind = "distance") -> MetricResult:
         "load_7d": rounded(total), "monotony_7d": rounded(monotony)})
 
 
+def pmc_series(daily_load: np.ndarray, days: int) -> np.ndarray:
+    """Banister/GoldenCheetah PMC day by day: x_t = x_(t−1) + k (load_t − x_(t−1)),
+    k = 1 − e^(−1/N), from 0 on the first day of history; NaN on the first N − 1 days, which
+    are too few for the metric (and wherever the load is unknown)."""
+    series = ewma(daily_load, 1.0 - math.exp(-1.0 / days))
+    series[: days - 1] = np.nan
+    return series
+
+
 def _pmc(history: History, load: LoadKind, days: int) -> float | None:
-    """Banister/GoldenCheetah PMC: x_t = x_(t−1) + k (load_t − x_(t−1)), k = 1 − e^(−1/N)."""
     found = _load(history, load)
     if found is None:
         return None
-    value = float(ewma(found[1], 1.0 - math.exp(-1.0 / days))[-1])
+    value = float(pmc_series(found[1], days)[-1])
     return None if math.isnan(value) else value
 
 

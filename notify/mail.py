@@ -10,20 +10,17 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from config.jinja import email_templates
 from notify.channel import DigestContent, InlineImage, NoticeKind
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
 
     from charts import Png
 
 log = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "config" / "templates"
 # the budget of one message (DESIGN §8): far below every provider's limit, kind to phones
 MAX_MESSAGE_BYTES = 1_000_000
 # X-StrideGuard-Kind per notice kind (DESIGN §2.1)
@@ -41,19 +38,6 @@ class Inline:
     alt: str
     width_px: int
     height_px: int
-
-
-@cache
-def _templates() -> Environment:
-    """The Jinja environment, built on first render: commands that only list channels skip it."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
-        keep_trailing_newline=True,
-    )
 
 
 def value_text(alert: Mapping[str, Any]) -> str:
@@ -89,7 +73,7 @@ def render_alert_email(
     the same message; the text part says in words what the chart shows."""
     image = chart_image(chart, event_id) if chart is not None else None
     context = {"a": alert, "kind": kind, "value_text": value_text(alert), "chart": image}
-    templates = _templates()
+    templates = email_templates()
     message = build_message(
         subject=email_subject(alert, kind),
         text=templates.get_template("alert.txt.j2").render(context),
@@ -114,9 +98,9 @@ def render_digest_email(
     content: DigestContent, *, sender: str, to: list[str], event_id: str
 ) -> bytes:
     """The digest's own text and HTML with its charts inline; Message-ID fixed by the event id."""
-    headers = {"X-StrideGuard-Kind": HEADER_KIND[content.kind], "X-StrideGuard-Week": content.week}
-    if content.athlete_id is not None:
-        headers["X-StrideGuard-Athlete"] = content.athlete_id
+    # every mail names its athlete (DESIGN §2.1); the squad digest is about all of them: "*"
+    headers = {"X-StrideGuard-Kind": HEADER_KIND[content.kind], "X-StrideGuard-Week": content.week,
+               "X-StrideGuard-Athlete": content.athlete_id or SQUAD_ATHLETE}
     message = build_message(
         subject=content.subject,
         text=content.text,
@@ -137,6 +121,15 @@ def thread_root_id(thread_key: str) -> str:
     return f"<alert-{digest}@strideguard>"
 
 
+SQUAD_ATHLETE = "*"  # X-StrideGuard-Athlete of the squad digest
+
+
+def one_line(value: str) -> str:
+    """A header value without line breaks: ids and names come from folders and config files,
+    and the email library refuses CR or LF in a header (a crafted one could add headers)."""
+    return " ".join(value.splitlines()) if "\n" in value or "\r" in value else value
+
+
 def build_message(
     *,
     subject: str,
@@ -154,6 +147,8 @@ def build_message(
     The caller fixes Message-ID so a retry is the same mail. Images need HTML to show them.
     """
     message = EmailMessage()  # policy.default: headers are folded and encoded for us
+    subject, sender = one_line(subject), one_line(sender)
+    extra_headers = {name: one_line(value) for name, value in (extra_headers or {}).items()}
     message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(to)
@@ -175,7 +170,7 @@ def build_message(
         html_part = message.get_payload()[1]
         for image in images:
             # multipart/related (RFC 2387): the HTML refers to each image by its Content-ID
-            html_part.add_related(image.png, "image", "png", cid=f"<{image.cid}>",
+            html_part.add_related(image.png, "image", "png", cid=f"<{one_line(image.cid)}>",
                                   disposition="inline", filename=image_filename(image.cid))
     elif images:
         raise ValueError("inline images need an HTML part to show them")

@@ -179,10 +179,12 @@ class AlertStates:
     def _cooldown_reason(self, finding: Finding) -> str | None:
         """A new episode within the rule's cooldown of the last notified one is not sent
         again."""
-        last_notified = self.session.scalar(
-            select(func.max(Alert.fired_at)).where(
-                Alert.rule_id == finding.rule.id, Alert.athlete_id == finding.athlete_id,
-                Alert.silenced_reason.is_(None)))
+        earlier = [Alert.rule_id == finding.rule.id, Alert.athlete_id == finding.athlete_id,
+                   Alert.silenced_reason.is_(None)]
+        if finding.rule.delivery_for(finding.severity) == "immediate":
+            # a nudge the digest showed was never a message: it cannot hold back a warning
+            earlier.append(Alert.deliver == "immediate")
+        last_notified = self.session.scalar(select(func.max(Alert.fired_at)).where(*earlier))
         if last_notified is not None and self.now - last_notified < finding.rule.cooldown:
             return ("within the rule's cooldown after the alert of "
                     f"{last_notified.date().isoformat()}")

@@ -87,7 +87,7 @@ def _cadence_chart(finding: Finding, history: History) -> Chart | None:
     """Each run's speed-adjusted cadence over eight weeks, the Theil–Sen line and its interval."""
     from metrics.form import cadence_trend, trend_picture  # scipy: only when a chart is drawn
 
-    trend = cadence_trend(history)
+    trend = history.memo("cadence_trend", cadence_trend)  # the metric's own fit, not a second
     if trend is None:
         return None
     picture = trend_picture(trend, history.as_of)

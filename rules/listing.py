@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import exists, or_, select
@@ -59,12 +59,6 @@ class AlertWindow:
     end_utc: datetime
     first_day: date
     last_day: date
-
-    @classmethod
-    def utc(cls, start_utc: datetime, end_utc: datetime) -> AlertWindow:
-        """A window whose local days are its UTC days."""
-        return cls(start_utc, end_utc, start_utc.astimezone(UTC).date(),
-                   (end_utc - timedelta(microseconds=1)).astimezone(UTC).date())
 
 
 @dataclass(frozen=True)
@@ -171,40 +165,3 @@ def athlete_alerts(session: Session, athlete_id: str, window: AlertWindow, now: 
     return AthleteAlerts(tuple(events), tuple(nudges), tuple(still_open))
 
 
-def alerts_in_window(session: Session, athlete_id: str,
-                     window: AlertWindow) -> list[AlertListing]:
-    """The athlete's alerts that fired, escalated, resolved or were held back in the window
-    (whatever their routing); `is_open`: not resolved by the window's end."""
-    rows = _rows(session, athlete_id, Alert.fired_at < window.end_utc,
-                 or_(Alert.resolved_at.is_(None), Alert.resolved_at >= window.start_utc))
-    return [_listing(row, state, row.resolved_at is None or row.resolved_at >= window.end_utc)
-            for row in rows if (state := _event_state(row, window)) is not None]
-
-
-def unlisted_nudges(session: Session, athlete_id: str, now: datetime) -> list[AlertListing]:
-    """Open digest-routed alerts no digest has listed yet, up to `now`."""
-    rows = _rows(session, athlete_id, Alert.deliver == "digest", Alert.fired_at <= now,
-                 or_(Alert.resolved_at.is_(None), Alert.resolved_at > now), ~_listed(None))
-    return [_listing(row, HELD_BACK if row.silenced_reason else FIRED, True) for row in rows]
-
-
-def listed_open_alerts(session: Session, athlete_id: str, now: datetime) -> list[AlertListing]:
-    """Alerts open at `now` that an earlier digest already listed."""
-    rows = _rows(session, athlete_id, Alert.fired_at <= now,
-                 or_(Alert.resolved_at.is_(None), Alert.resolved_at > now), _listed(None))
-    return [_listing(row, HELD_BACK if row.silenced_reason else OPEN, True) for row in rows]
-
-
-def worst_open_severity(session: Session, now: datetime,
-                        athlete_ids: Iterable[str] | None = None) -> dict[str, str]:
-    """athlete id -> the most urgent severity among their alerts open at `now` (athletes with
-    nothing open are left out)."""
-    query = select(Alert.athlete_id, Alert.severity).where(
-        Alert.fired_at <= now, or_(Alert.resolved_at.is_(None), Alert.resolved_at > now))
-    if athlete_ids is not None:
-        query = query.where(Alert.athlete_id.in_(list(athlete_ids)))
-    found: dict[str, list[str]] = {}
-    for athlete_id, severity in session.execute(query.distinct()):
-        found.setdefault(athlete_id, []).append(severity)
-    return {athlete_id: worst for athlete_id, severities in found.items()
-            if (worst := worst_severity(severities)) is not None}

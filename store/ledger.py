@@ -40,21 +40,16 @@ def claim_period(session: Session, kind: str, athlete_key: str, week: str,
     return digest
 
 
-def claimed_keys(session: Session, kind: str, week: str) -> set[str]:
-    """The athlete keys whose digest of `kind` for `week` is in the ledger."""
-    return set(session.scalars(select(Digest.athlete_key).where(
-        Digest.kind == kind, Digest.week == week)))
+def claimed_keys(session: Session, kind: str, week: str,
+                 athlete_key: str | None = None) -> set[str]:
+    """The athlete keys whose digest of `kind` for `week` is in the ledger (only `athlete_key`
+    is looked for when given)."""
+    query = select(Digest.athlete_key).where(Digest.kind == kind, Digest.week == week)
+    if athlete_key is not None:
+        query = query.where(Digest.athlete_key == athlete_key)
+    return set(session.scalars(query))
 
 
 def any_digest_sent(session: Session) -> bool:
     """Whether this store has ever queued a digest (a new store sends none back-dated)."""
     return bool(session.scalar(select(exists().where(Digest.id.is_not(None)))))
-
-
-def listed_alert_ids(session: Session, alert_ids: Iterable[str]) -> set[str]:
-    """Which of these alerts an earlier digest already listed."""
-    wanted = list(alert_ids)
-    if not wanted:
-        return set()
-    return set(session.scalars(select(DigestAlert.alert_id).where(
-        DigestAlert.alert_id.in_(wanted))))

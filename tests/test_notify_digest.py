@@ -231,7 +231,7 @@ def test_digests_reach_runner_and_coach_with_every_image_inline(
     squad = by_rcpt[(COACH,)]
     assert (ana["X-StrideGuard-Kind"], ana["X-StrideGuard-Athlete"]) == ("digest", "ana")
     assert (ben["X-StrideGuard-Kind"], ben["X-StrideGuard-Athlete"]) == ("digest", "ben")
-    assert (squad["X-StrideGuard-Kind"], squad["X-StrideGuard-Athlete"]) == ("squad-digest", None)
+    assert (squad["X-StrideGuard-Kind"], squad["X-StrideGuard-Athlete"]) == ("squad-digest", "*")
     assert "31.4 km in 4 runs" in ana.get_body(("plain",)).get_content()
     assert "48.0 km in 4 runs" in ben.get_body(("plain",)).get_content()
     assert ana["Subject"] == f"[StrideGuard] Your week {WEEK}: 31.4 km in 4 runs"
@@ -517,3 +517,15 @@ def test_every_kind_of_alert_chart_draws(chart: dict[str, Any],
     with PILImage.open(io.BytesIO(png.data)) as decoded:
         assert decoded.size == (2 * png.width_px, 2 * png.height_px)
     assert png.alt
+
+
+def test_a_line_break_in_an_athlete_id_cannot_add_a_header() -> None:
+    """Athlete ids come from inbox folder names: a newline in one stays inside its header."""
+    from notify.mail import render_digest_email
+
+    content = runner_digest(athlete_id="an\nBcc: x@example.com")
+    raw = render_digest_email(content, sender="s@example.com", to=["ana@example.com"],
+                              event_id="msg_x")
+    message = message_from_bytes(raw, policy=default_policy)
+    assert message["Bcc"] is None
+    assert message["X-StrideGuard-Athlete"] == "an Bcc: x@example.com"

@@ -114,3 +114,22 @@ def test_a_steady_runners_year_keeps_the_nudges_out_of_the_inbox(store: Store,
         "no_strength_7d", "strength_under_twice_a_week"}
     assert all(severity in ("warn", "critical") for severity in messages)
     assert len(messages) == sum(1 for e in episodes if e[2] == "immediate") <= 3
+
+
+def test_a_digest_nudges_cooldown_never_holds_back_a_warning(
+        store: Store, config: ServiceConfig, tmp_path: Path) -> None:
+    """info (to the digest), resolved, then warn within the cooldown: the warning is sent."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text('rules:\n  - id: volume\n    metric: distance_7d_km\n    info: "> 20"\n'
+                     '    warn: "> 40"\n    cooldown: 21d\n', encoding="utf-8")
+    two_weeks_ago = TODAY - timedelta(days=14)
+    store_plan(store, weekly_plan(two_weeks_ago, 1, [8.0, 8.0, 9.0]))
+    run_evaluation(store, config, rules=[rules], as_of=two_weeks_ago,
+                   now=NOW - timedelta(days=14))
+    run_evaluation(store, config, rules=[rules], as_of=TODAY - timedelta(days=7),
+                   now=NOW - timedelta(days=7))  # a quiet week: resolved
+    store_plan(store, weekly_plan(TODAY, 1, [15.0, 15.0, 16.0]))
+    report = run_evaluation(store, config, rules=[rules])
+    assert [(t.kind, t.finding.severity, t.notified) for t in report.transitions] == [
+        ("fired", "warn", True)]
+    assert outbox_count(store) == 1

@@ -5,6 +5,7 @@ dispatch. `cli/` and `service.py` both start from `open_app`."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -21,12 +22,13 @@ from notify.dispatch import dispatch_due
 from notify.outbox import enqueue_alert, enqueue_digest
 from rules.evaluate import EvaluationReport, evaluate
 from rules.loader import RuleSet, RulesReloader, load_rules
-from store import Alert, Store, open_store, utc_now
+from store import SQUAD_KEY, Alert, Store, open_store, utc_now
 from store.ledger import any_digest_sent
 from store.queries import athlete_ids
 
 if TYPE_CHECKING:
     from digest.render import DigestMail
+    from digest.schedule import FailedDigests
     from digest.send import DigestOutcome
 
 
@@ -80,7 +82,9 @@ class App:
         return bool(targets_for(self.config, athlete_id, notice))
 
     def queue_digests(self, weeks: dict[str, str], squad_week: str | None, *,
-                      now: datetime | None = None) -> list[DigestOutcome]:
+                      now: datetime | None = None,
+                      should_continue: Callable[[], bool] = lambda: True,
+                      ) -> list[DigestOutcome]:
         """Queue the runners' digests (athlete id -> ISO week) and, for `squad_week`, the coach's
         squad digest of every athlete; each once per week, whoever asks (the ledger decides)."""
         from digest.send import queue_athlete_digests, queue_squad_digest
@@ -88,8 +92,9 @@ class App:
         moment, built = now or utc_now(), {}
         outcomes = queue_athlete_digests(self.store, self.config, self.rules, weeks,
                                          enqueue=self._enqueue_digest,
-                                         has_targets=self._has_targets, now=moment, built=built)
-        if squad_week is not None:
+                                         has_targets=self._has_targets, now=moment, built=built,
+                                         should_continue=should_continue)
+        if squad_week is not None and should_continue():
             outcomes.append(queue_squad_digest(
                 self.store, self.config, self.rules, self.athlete_ids(), squad_week,
                 enqueue=self._enqueue_digest, has_targets=self._has_targets, now=moment,
@@ -100,11 +105,15 @@ class App:
         with self.store.session() as session:
             return any_digest_sent(session)
 
-    def queue_due_digests(self, now: datetime,
-                          not_before: datetime | None) -> list[DigestOutcome]:
+    def queue_due_digests(self, now: datetime, not_before: datetime | None,
+                          failed: FailedDigests,
+                          should_continue: Callable[[], bool] = lambda: True,
+                          ) -> list[DigestOutcome]:
         """The digests due at `now` by `schedule.digest`, in each athlete's time zone (the squad
-        digest in the service's); `not_before`: see digest.schedule.due_week."""
+        digest in the service's); `not_before`: see digest.schedule.due_week. Digests that
+        `failed` lately wait before they are tried again."""
         from digest.schedule import due_week
+        from digest.send import ATHLETE_KIND, SQUAD_KIND, DigestStatus
 
         when = self.config.schedule.digest
         if when is None:
@@ -112,10 +121,17 @@ class App:
         weeks = {}
         for athlete_id in self.athlete_ids():
             week = due_week(now, self.config.timezone_for(athlete_id), when, not_before)
-            if week is not None:
+            if week is not None and not failed.waiting(ATHLETE_KIND, athlete_id, week, now):
                 weeks[athlete_id] = week
         squad_week = due_week(now, self.config.timezone, when, not_before)
-        return self.queue_digests(weeks, squad_week, now=now)
+        if squad_week is not None and failed.waiting(SQUAD_KIND, SQUAD_KEY, squad_week, now):
+            squad_week = None
+        outcomes = self.queue_digests(weeks, squad_week, now=now,
+                                      should_continue=should_continue)
+        for outcome in outcomes:
+            failed.record(outcome.kind, outcome.athlete_key, outcome.week,
+                          outcome.status == DigestStatus.FAILED, now)
+        return outcomes
 
 
 def open_app(config_arg: str | None) -> App:
