@@ -157,11 +157,13 @@ class _Span:
             window = range(index - AVERAGE_WEEKS + 1, index + 1)
             average = (float(self.km[list(window)].mean())
                        if all(self.covered(i) for i in window) else None)
+            covered = self.covered(index)
             bars.append(WeekBar(
-                week=name, label=week_label(name), distance_km=float(self.km[index]),
+                week=name, label=week_label(name),
+                distance_km=float(self.km[index]) if covered else None,
                 average_4w_km=average, long_run_km=self.long_run[index],
-                strength_sessions=int(self.strength[index]), ctl_km=ctl[index],
-                atl_km=atl[index]))
+                strength_sessions=int(self.strength[index]) if covered else None,
+                ctl_km=ctl[index], atl_km=atl[index]))
         return tuple(bars)
 
 

@@ -23,10 +23,11 @@ class WeekBar:
 
     week: str  # ISO week "2026-W48"
     label: str  # short axis label, e.g. "W48"
-    distance_km: float
+    # None for a week before the athlete's history began (not "0 km": nothing was recorded)
+    distance_km: float | None
     average_4w_km: float | None  # mean of the 4 weeks ending with this one; None before 4 weeks
     long_run_km: float | None  # the week's longest run; None without a run
-    strength_sessions: int
+    strength_sessions: int | None
     ctl_km: float | None  # CTL on the week's Sunday (km/day); None under 42 days of history
     atl_km: float | None  # ATL on the week's Sunday (km/day); None under 7 days
 

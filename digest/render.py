@@ -250,7 +250,7 @@ def _week_rows(week: AthleteWeek) -> list[list[str]]:
     rows = [["Week", "km", "4-wk avg", "Long run", "Strength", "CTL km/d", "ATL km/d"]]
     for bar in week.weeks:
         rows.append([bar.label, num(bar.distance_km), num(bar.average_4w_km),
-                     num(bar.long_run_km), str(bar.strength_sessions), num(bar.ctl_km),
+                     num(bar.long_run_km), count(bar.strength_sessions), num(bar.ctl_km),
                      num(bar.atl_km)])
     return rows
 

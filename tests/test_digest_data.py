@@ -245,7 +245,7 @@ def test_a_new_athlete_is_compared_with_the_weeks_it_has(store: Store,
     assert strength_only.verdict == "No runs recorded this week, only 1 other activity"
     empty = week_for(store, ServiceConfig(), rule_set, athlete_id="nobody")
     assert not empty.recorded and empty.average_4w_weeks == 0
-    assert empty.last_activity_day is None and empty.weeks[-1].distance_km == 0.0
+    assert empty.last_activity_day is None and empty.weeks[-1].distance_km is None
 
 
 def test_a_run_at_2330_local_on_sunday_belongs_to_that_week(store: Store,
