@@ -1,4 +1,5 @@
-"""`strideguard alerts`: every alert episode with its delivery state per channel."""
+"""`strideguard alerts`: every alert episode with its delivery state per channel, and the silence
+that held it back, if one did."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from wiring import open_app
 def _alert_json(alert: AlertRow) -> dict[str, Any]:
     return {
         "alert_id": alert.alert_id, "rule": alert.rule_id, "athlete": alert.athlete_id,
-        "episode": alert.episode, "severity": alert.severity, "value": alert.value,
+        "episode": alert.episode, "severity": alert.severity,
+        "state": "resolved" if alert.resolved_at else "firing",
+        "silence_id": alert.silence_id, "value": alert.value,
         "as_of": alert.as_of.isoformat(), "fired_at": alert.fired_at.isoformat(),
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "not_sent_because": alert.silenced_reason,
@@ -34,7 +37,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return 0
     table_rows = []
     for row in rows:
-        state = "resolved" if row["resolved_at"] else "firing"
+        state = row["state"]
+        if row["silence_id"] and state == "firing":
+            state = f"silenced ({row['silence_id'][:8]}…)"
         deliveries = ", ".join(f"{d['channel']} {d['kind']} {d['status']}"
                                for d in row["deliveries"]) or (
             f"not sent: {row['not_sent_because']}" if row["not_sent_because"]

@@ -29,10 +29,12 @@ def _finding_rows(app: App, report: EvaluationReport) -> list[dict[str, Any]]:
 def _change_rows(report: EvaluationReport) -> list[dict[str, Any]]:
     changes = [{"change": t.kind, "rule": t.finding.rule.id, "athlete": t.finding.athlete_id,
                 "alert_id": t.alert_id, "notified": t.notified, "deliver": t.deliver,
+                "silence_id": t.silence_id,
                 "silenced_reason": t.silenced_reason, "summary": t.summary}
                for t in report.transitions]
     changes += [{"change": "resolved", "rule": r.rule_id, "athlete": r.athlete_id,
                  "alert_id": r.alert_id, "notified": True, "deliver": "immediate",
+                 "silence_id": None,
                  "silenced_reason": None,
                  "summary": "the rule is no longer in force"} for r in report.retired]
     return changes

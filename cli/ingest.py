@@ -84,7 +84,7 @@ def print_ingest_summary(outcomes: Sequence[IngestOutcome], title: str) -> None:
     """Counts per outcome, then every file that was not simply stored, with its reason."""
     console = Console()
     totals = Table(title=title)
-    for column in ("outcome", "FIT files", "activities", "records"):
+    for column in ("outcome", "files", "activities", "records"):
         totals.add_column(column, justify="right" if column != "outcome" else "left")
     for status in sorted({o.status for o in outcomes}):
         rows = [o for o in outcomes if o.status == status]
@@ -120,7 +120,7 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
     items = items_from_paths(paths, app.config.inbox, args.athlete)
     if not items:
         suffixes = f"{', '.join(READ_SUFFIXES[:-1])} or {READ_SUFFIXES[-1]}"
-        print(f"no {suffixes} files found in {', '.join(args.paths)}")
+        print(f"no {suffixes} files (or journal.csv) found in {', '.join(args.paths)}")
         return 1 if missing else 0
     # files named on the command line are taken now: no waiting for them to settle
     settings = replace(app.ingest_settings(), stability_s=0.0)

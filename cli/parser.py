@@ -83,9 +83,71 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--send", action="store_true",
                         help="queue and send the digests now (once per athlete and week)")
 
+    _silence_commands(commands)
+    _journal_commands(commands)
+
     _command(commands, "check-config", "setup:cmd_check_config", "validate config and rules")
 
     demo = _command(commands, "demo", "setup:cmd_demo",
                     "a ten-week synthetic history that fires an alert")
     demo.add_argument("dir", nargs="?")
     return parser
+
+
+def _silence_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`silence add | list | expire`: mute rules for an athlete for a while (DESIGN §8)."""
+    silence = commands.add_parser(
+        "silence", help="mute rules for an athlete for a while (add, list, expire)",
+        description="Mute rules for an athlete for a while. Silenced rules are still evaluated: "
+                    "what they find is recorded and listed in the digest, not sent, and sent "
+                    "once when the silence ends if it still holds.")
+    actions = silence.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+
+    add = _command(actions, "add", "silence:cmd_silence_add",
+                   "mute rules (or a preset of them) for an athlete; prints the silence id last")
+    add.add_argument("--athlete", required=True)
+    which = add.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rule", nargs="+", action="extend", metavar="ID",
+                       help="rule ids to mute (any rule, named by you)")
+    which.add_argument("--preset", metavar="NAME",
+                       help="a preset of silences.yaml (e.g. holiday, ill, taper, injured)")
+    until = add.add_mutually_exclusive_group(required=True)
+    until.add_argument("--for", dest="duration", metavar="DURATION",
+                       help="how long from now: 36h, 10d, 2w")
+    until.add_argument("--until", metavar="DATE",
+                       help="the last day muted, YYYY-MM-DD: the silence lasts to the end of "
+                            "that day in the athlete's time zone")
+    add.add_argument("--reason", required=True, help="why (shown in alerts and the digest)")
+    add.add_argument("--by", help="who made it (default: your user name)")
+
+    listing = _command(actions, "list", "silence:cmd_silence_list",
+                       "silences in force (or all with --all)")
+    listing.add_argument("--all", action="store_true", help="ended silences too")
+    listing.add_argument("--json", action="store_true")
+
+    expire = _command(actions, "expire", "silence:cmd_silence_expire", "end a silence now")
+    expire.add_argument("id", help="the silence id (or a unique start of it)")
+
+
+def _journal_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`journal add | list`: what the watch cannot see, pain and notes (DESIGN §8)."""
+    journal = commands.add_parser(
+        "journal", help="what the watch cannot see: pain 0-10 where it hurts, and notes",
+        description="What the watch cannot see: pain 0-10 with where it hurts, and notes, one "
+                    "local day each. A journal.csv (date,area,pain,note) dropped into an "
+                    "athlete's inbox folder is read the same way.")
+    actions = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
+
+    add = _command(actions, "add", "journal:cmd_journal_add",
+                   "record pain (with its area) and/or a note for a day, then evaluate the "
+                   "athlete's rules")
+    add.add_argument("--athlete", required=True)
+    add.add_argument("--date", help="the athlete's local day YYYY-MM-DD (default: today there)")
+    add.add_argument("--pain", metavar="0-10", help="0 none .. 10 worst imaginable; needs --area")
+    add.add_argument("--area", help="where it hurts: lower_back, si_joint, hip, knee, shin, "
+                                    "foot or other; needs --pain")
+    add.add_argument("--note", help="free text, e.g. 'sharp when sitting'")
+
+    listing = _command(actions, "list", "journal:cmd_journal_list", "journal entries")
+    listing.add_argument("--athlete")
+    listing.add_argument("--json", action="store_true")

@@ -14,6 +14,7 @@ from config.locate import DEFAULT_CONFIG_NAME, DEMO_CONFIG, EXAMPLE_CONFIG, EXIT
 from notify.channels import channel_kinds
 from rules.loader import SHIPPED_ADVICE, SHIPPED_RULES, load_rules
 from rules.schema import SEVERITIES
+from rules.silences import SHIPPED_SILENCES, SILENCES_NAME, load_presets, presets_for, presets_path
 
 DEMO_ATHLETE = "demo-runner"
 
@@ -22,7 +23,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     folder = Path(args.dir or ".")
     folder.mkdir(parents=True, exist_ok=True)
     for source, name in ((EXAMPLE_CONFIG, DEFAULT_CONFIG_NAME), (SHIPPED_RULES, "rules.yaml"),
-                         (SHIPPED_ADVICE, "advice.yaml")):
+                         (SHIPPED_ADVICE, "advice.yaml"), (SHIPPED_SILENCES, SILENCES_NAME)):
         target = folder / name
         if target.exists():
             print(f"kept existing {target}")
@@ -38,7 +39,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Every problem in the config and its rules, `file:line:col: path: problem`, then exit 2."""
+    """Every problem in the config, its rules and the silence presets beside them,
+    `file:line:col: path: problem`, then exit 2."""
     errors: list[str] = []
     config = None
     try:
@@ -46,8 +48,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         errors.extend(exc.errors)
     if config is not None:
+        rule_paths, rule_ids = list(config.rules), None
         try:
-            load_rules(list(config.rules) or None, channel_kinds=channel_kinds())
+            rule_set = load_rules(rule_paths or None, channel_kinds=channel_kinds())
+            rule_ids = [rule.id for rule in rule_set.rules]
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+        try:  # with unusable rules, the presets file on its own
+            if rule_ids is None:
+                load_presets(presets_path(rule_paths))
+            else:
+                presets_for(rule_paths, rule_ids)
         except ConfigError as exc:
             errors.extend(exc.errors)
     if errors or config is None:

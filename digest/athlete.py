@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from digest.model import (
     AlertLine,
     AthleteWeek,
     CadenceView,
+    SilenceLine,
     Suggestion,
     WeekBar,
     WeekTotals,
@@ -40,15 +42,24 @@ from metrics.load import (
     longest_run_ratio_30d,
     pmc_series,
 )
-from rules.listing import AlertListing, AlertWindow, athlete_alerts
+from rules.listing import (
+    AlertListing,
+    AlertWindow,
+    SilenceListing,
+    athlete_alerts,
+    athlete_silences,
+)
 from rules.loader import TEMPLATE_ENV, RuleSet
 from rules.payload import CADENCE_STEP, LONG_RUN_STEP
 from rules.schema import AdviceLibrary
+from rules.silences import last_local_day, rule_groups
 
 BAR_WEEKS = 12
 AVERAGE_WEEKS = 4
 STRENGTH_TARGET_PER_WEEK = 2  # WHO 2020: muscle strengthening on two or more days a week
 MONTH_DAYS = 30  # the "30-day longest" of the long-run ceiling (Frandsen 2025)
+SILENCE_NOTICE_DAYS = 7  # a silence ending within a week of the digest is flagged: it is the
+# last digest before the muted rules speak again (DESIGN §8: tell the athlete before the end)
 _SPAN_WEEKS = BAR_WEEKS + AVERAGE_WEEKS - 1  # the first bar's average needs 3 weeks before it
 
 
@@ -56,7 +67,8 @@ def athlete_week(session: Session, config: ServiceConfig, rule_set: RuleSet, ath
                  week: str, *, now: datetime) -> AthleteWeek:
     """Everything a runner's digest says about `week` ("2026-W48"), as numbers and short texts.
 
-    Two queries: the history up to the week's Sunday, and the athlete's alerts (rules.listing).
+    Three queries: the history up to the week's Sunday, the athlete's alerts and the silences
+    in force at `now` (rules.listing).
     """
     timezone_name = config.timezone_for(athlete_id)
     monday, sunday = week_days(week)
@@ -99,6 +111,8 @@ def athlete_week(session: Session, config: ServiceConfig, rule_set: RuleSet, ath
         disclaimer=rule_set.advice.disclaimer.strip(), open_severity=listing.open_severity,
         average_4w_weeks=average_weeks, longest_run_day=long_run.longest_day,
         spike_ratio=long_run.spike_ratio,
+        silences=tuple(_silence_line(one, timezone_name, now) for one in athlete_silences(
+            session, athlete_id, now, rule_groups(list(config.rules)))),
     )
     other_activities = sum(1 for p in history.between(monday, sunday) if not p.is_run)
     return replace(week_data, verdict=verdict(week_data, other_activities,
@@ -256,7 +270,20 @@ def _line(listing: AlertListing, rule_set: RuleSet, timezone_name: str) -> Alert
                                                                      else None),
         deliver=listing.deliver, since=local_date_of(listing.fired_at, timezone_name),
         held_back_reason=listing.silenced_reason, is_open=listing.is_open,
-        metric=listing.metric)
+        metric=listing.metric, silence_id=listing.silence_id)
+
+
+def _silence_line(listing: SilenceListing, timezone_name: str, now: datetime) -> SilenceLine:
+    """A silence with its end in the athlete's calendar: the last day it mutes, and, when it
+    ends within SILENCE_NOTICE_DAYS of `now`, in how many local days (0 today, 1 tomorrow)."""
+    zone = ZoneInfo(timezone_name)
+    ends_local = listing.ends_at.astimezone(zone)
+    soon = listing.ends_at - now <= timedelta(days=SILENCE_NOTICE_DAYS)
+    return SilenceLine(
+        silence_id=listing.silence_id, labels=listing.labels, preset=listing.preset,
+        reason=listing.reason, created_by=listing.created_by, ends_local=ends_local,
+        last_day=last_local_day(listing.ends_at, timezone_name),
+        ends_in_days=(ends_local.date() - now.astimezone(zone).date()).days if soon else None)
 
 
 # --- the verdict and the suggestion -----------------------------------------------------------

@@ -53,7 +53,8 @@ def alert_line_data(line: AlertLine) -> dict[str, Any]:
             "description": line.description, "severity": line.severity, "state": line.state,
             "open": line.is_open, "summary": line.summary, "advice": line.advice_key,
             "advice_title": line.advice_title, "deliver": line.deliver,
-            "since": line.since.isoformat(), "held_back_reason": line.held_back_reason}
+            "since": line.since.isoformat(), "held_back_reason": line.held_back_reason,
+            "silence_id": line.silence_id}
 
 
 def athlete_week_data(aw: AthleteWeek) -> dict[str, Any]:
@@ -93,6 +94,10 @@ def athlete_week_data(aw: AthleteWeek) -> dict[str, Any]:
         "alerts": [alert_line_data(line) for line in aw.alerts],
         "nudges": [alert_line_data(line) for line in aw.nudges],
         "still_open": [alert_line_data(line) for line in aw.still_open],
+        "silences": [{"id": line.silence_id, "rules": list(line.labels), "preset": line.preset,
+                      "reason": line.reason, "created_by": line.created_by,
+                      "ends_at": line.ends_local.isoformat(),
+                      "ends_in_days": line.ends_in_days} for line in aw.silences],
         "suggestion": {"advice": aw.suggestion.advice_key, "title": aw.suggestion.title,
                        "text": aw.suggestion.text},
         "disclaimer": aw.disclaimer,

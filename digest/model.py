@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 SEVERITY_ORDER = ("critical", "warn", "info")  # most urgent first
 
@@ -62,9 +62,27 @@ class AlertLine:
     advice_title: str | None
     deliver: str  # immediate | digest
     since: date  # the local day the episode fired
-    held_back_reason: str | None = None  # why it was recorded, not sent (stale data, cooldown)
+    held_back_reason: str | None = None  # why it was recorded, not sent (stale data, cooldown,
+    # a silence: "silenced until 2026-12-06 (holiday: on holiday) by coach")
     is_open: bool = True  # still open when the digest was made (a fired line may have resolved)
     metric: str = ""  # the rule's metric (catalogue name)
+    silence_id: str | None = None  # the silence that held it back
+
+
+@dataclass(frozen=True)
+class SilenceLine:
+    """A silence in force when the digest was made: what it mutes, why, and when it ends."""
+
+    silence_id: str
+    labels: tuple[str, ...]  # the muted rules as a reader names them ("strength nudges")
+    preset: str | None
+    reason: str
+    created_by: str | None
+    ends_local: datetime  # the moment it ends, in the athlete's time zone
+    last_day: date  # the last local day it mutes (the day before a midnight end)
+    # local days from the digest's day to the day it ends (0 today, 1 tomorrow) when it ends
+    # within 7 days of the digest; None when it ends later
+    ends_in_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +132,7 @@ class AthleteWeek:
     average_4w_weeks: int = 4  # weeks behind average_4w: fewer when history is younger (0: none)
     longest_run_day: date | None = None  # the local day of the week's longest run
     spike_ratio: float | None = None  # longest_run_ratio_30d on Sunday: the week's worst run
+    silences: tuple[SilenceLine, ...] = ()  # silences in force when the digest was made
 
     @property
     def listed_alert_ids(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import charts
 from config.jinja import email_templates
-from digest.model import AlertLine, AthleteWeek
+from digest.model import AlertLine, AthleteWeek, SilenceLine
 from rules.payload import LONG_RUN_STEP
 
 if TYPE_CHECKING:
@@ -147,6 +147,7 @@ def render_athlete_digest(week: AthleteWeek, data: Mapping[str, Any]) -> DigestM
         "alerts": [_alert_row(line) for line in week.alerts],
         "nudges": [_alert_row(line) for line in week.nudges],
         "still_open": [_alert_row(line) for line in week.still_open],
+        "silences": [_silence_row(line) for line in week.silences],
     }
     context["totals_text"] = text_table(context["totals"], "lrrrr")
     context["weeks_text"] = text_table(context["weeks"], "lrrrrrr")
@@ -356,3 +357,22 @@ def _alert_row(line: AlertLine) -> dict[str, str | None]:
             "title": (line.description or line.rule).rstrip(". "), "summary": line.summary,
             "advice": line.advice_title, "note": line.held_back_reason,
             "since": f"{day(line.since)} {line.since.year}"}
+
+
+def _silence_row(line: SilenceLine) -> dict[str, str | None]:
+    """ "Muted until Sun 6 Dec: strength nudges, run_streak — holiday: on holiday", and, for
+    one ending within the week, "Ends tomorrow: from Mon 7 Dec you hear about these again."."""
+    ends = line.ends_local
+    at_midnight = ends.hour == 0 and ends.minute == 0 and ends.second == 0
+    until = f"{line.last_day:%a} {day(line.last_day)}" + ("" if at_midnight
+                                                          else f" {ends:%H:%M}")
+    why = f"{line.preset}: {line.reason}" if line.preset else line.reason
+    by = f" (by {line.created_by})" if line.created_by else ""
+    soon = None
+    if line.ends_in_days is not None:
+        when = {0: "Ends today", 1: "Ends tomorrow"}.get(line.ends_in_days,
+                                                        f"Ends in {line.ends_in_days} days")
+        back = f"{ends:%a} {day(ends.date())}" + ("" if at_midnight else f" {ends:%H:%M}")
+        soon = f"{when}: from {back} you hear about these again."
+    return {"text": f"Muted until {until}: {', '.join(line.labels)} — {why}{by}",
+            "soon": soon, "silence_id": line.silence_id}

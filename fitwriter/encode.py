@@ -57,7 +57,8 @@ class SessionSpec:
     start: datetime | None = None  # default: first record's timestamp
     duration_s: float | None = None  # default: last record's timestamp - start
     distance_m: float | None = None  # default: last record distance
-    rpe: float | None = None  # perceived effort, Borg CR10 (0-10)
+    rpe: float | None = None  # perceived effort, Borg CR10 (0-10), written × 10 as workout_rpe
+    feel: int | None = None  # workout_feel as written: 0 (very weak) .. 100 (very strong)
 
 
 _SAMPLE_FIELDS = tuple(f.name for f in fields(RecordSample))
@@ -112,6 +113,7 @@ class _Session(NamedTuple):
     columns: dict[str, list]  # RecordSample attribute -> values; a missing one is all None
     count: int
     rpe: float | None = None
+    feel: int | None = None
 
 
 def _session(spec: SessionSpec) -> _Session:
@@ -134,7 +136,7 @@ def _session(spec: SessionSpec) -> _Session:
         distance_m = distances[-1] if distances else None
     return _Session(_code(spec.sport, SPORT_CODES, "sport"),
                     _code(spec.sub_sport, SUB_SPORT_CODES, "sub_sport"),
-                    start, duration_s, distance_m, columns, len(records), spec.rpe)
+                    start, duration_s, distance_m, columns, len(records), spec.rpe, spec.feel)
 
 
 def _records(sessions: Sequence[_Session]) -> bytes:
@@ -170,6 +172,7 @@ def _summary(session: _Session) -> dict[str, int | None]:
         "total_timer_time": _scaled(session.duration_s, 1000),
         "total_distance": _scaled(session.distance_m, 100),
         "workout_rpe": _scaled(session.rpe, 10),
+        "workout_feel": session.feel,
     }
     if session.distance_m is not None and session.duration_s > 0:
         values["avg_speed"] = _scaled(session.distance_m / session.duration_s, 1000)
@@ -277,15 +280,19 @@ def run_records(start: datetime, distance_m: float, duration_s: float, *,
 def encode_run(start: datetime, distance_m: float, duration_s: float, *,
                serial_number: int = 3_900_000_001, time_created: datetime | None = None,
                sub_sport: str | int = "generic", rpe: float | None = None,
-               **record_options: float | None) -> bytes:
+               feel: int | None = None, **record_options: float | None) -> bytes:
     """A one-session running file; record_options are run_records' keyword arguments.
+
+    `rpe` is Borg CR10 (written × 10 as workout_rpe), `feel` the raw workout_feel (0-100); None
+    writes either as invalid (0xFF).
 
     Builds the record columns directly, skipping RecordSample objects (about 1.5x faster).
     """
     options = (run_records.__kwdefaults__ or {}) | record_options
     columns = _run_columns(start, distance_m, duration_s, **options)
     session = _Session(SPORT_CODES["running"], _code(sub_sport, SUB_SPORT_CODES, "sub_sport"),
-                       start, duration_s, distance_m, columns, len(columns["timestamp"]), rpe)
+                       start, duration_s, distance_m, columns, len(columns["timestamp"]), rpe,
+                       feel)
     return _encode([session], 1, 2697, serial_number, time_created)
 
 

@@ -104,7 +104,8 @@ SESSION = Message(4, 18, [
     ("avg_vertical_oscillation", 89, U16), ("avg_stance_time", 91, U16),
     ("avg_vertical_ratio", 132, U16), ("avg_stance_time_balance", 133, U16),
     ("avg_step_length", 134, U16), ("first_lap_index", 25, U16), ("num_laps", 26, U16),
-    ("workout_rpe", 193, U8),  # Borg CR10 × 10 (FIT SDK 21)
+    ("workout_feel", 192, U8),  # 0 (very weak) .. 100 (very strong) (FIT SDK 21.141)
+    ("workout_rpe", 193, U8),  # Borg CR10 × 10 (FIT SDK 21.141)
 ])
 ACTIVITY = Message(5, 34, [
     ("timestamp", 253, U32), ("total_timer_time", 0, U32), ("num_sessions", 1, U16),

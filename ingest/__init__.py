@@ -1,4 +1,5 @@
-"""Ingest: FIT files from the inbox into the store (checks, decoding, recording, filing).
+"""Ingest: FIT files (and runners' journal.csv files) from the inbox into the store (checks,
+decoding, recording, filing).
 
 The names below load their module on first use: `import ingest` stays free, and the decoding
 workers, which import `ingest.parse`, never load the store or the file watcher.

@@ -2,7 +2,7 @@
 why the file stops here (and as what), or None to let it through.
 
 Which names are read at all (hidden, temporary and partial files are not) is the inbox walk's
-`is_fit_name`; the last check, by the bytes' hash, is the pipeline's (it needs the batch).
+`is_inbox_name`; the last check, by the bytes' hash, is the pipeline's (it needs the batch).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What an inbox file holds: one FIT payload (`.fit`, `.fit.gz`) or many (a `.zip` export)."""
+"""What an inbox file holds: one FIT payload (`.fit`, `.fit.gz`) or many (a `.zip` export); and
+the one other kind of file the inbox takes, a runner's journal (`journal.csv`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ FIT_SUFFIXES = (".fit", ".fit.gz")
 GZIP_SUFFIX = ".gz"
 ZIP_SUFFIX = ".zip"
 READ_SUFFIXES = (*FIT_SUFFIXES, ZIP_SUFFIX)
+# a pain journal: `journal.csv`, or any name ending in it (`2026-ana.journal.csv`), any case
+JOURNAL_SUFFIX = "journal.csv"
 
 
 class ContainerError(Exception):
@@ -37,6 +40,10 @@ def is_container_name(name: str) -> bool:
 
 def is_fit_payload_name(name: str) -> bool:
     return name.lower().endswith(FIT_SUFFIXES)
+
+
+def is_journal_name(name: str) -> bool:
+    return name.lower().endswith(JOURNAL_SUFFIX)
 
 
 def is_gzip_name(name: str) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.containers import READ_SUFFIXES
+from ingest.containers import READ_SUFFIXES, is_journal_name
 
 DEFAULT_ATHLETE = "default"
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
@@ -32,9 +32,11 @@ def is_ignored(path: Path) -> bool:
     return name.startswith((".", "~")) or name.lower().endswith(IGNORED_SUFFIXES)
 
 
-def is_fit_name(path: Path) -> bool:
-    """A file StrideGuard reads: `.fit`/`.FIT`, `.fit.gz` or a `.zip` export holding FIT files."""
-    return path.name.lower().endswith(READ_SUFFIXES) and not is_ignored(path)
+def is_inbox_name(path: Path) -> bool:
+    """A file StrideGuard reads: `.fit`/`.FIT`, `.fit.gz` or a `.zip` export holding FIT files,
+    or a runner's `journal.csv`."""
+    name = path.name.lower()
+    return (name.endswith(READ_SUFFIXES) or is_journal_name(name)) and not is_ignored(path)
 
 
 def athlete_for(path: Path, inbox: Path) -> str:
@@ -44,7 +46,7 @@ def athlete_for(path: Path, inbox: Path) -> str:
 
 
 def scan_inbox(inbox: Path, exclude: tuple[Path, ...] = ()) -> Iterator[InboxFile]:
-    """Every FIT file under the inbox, oldest first; other files are left alone.
+    """Every FIT (and journal) file under the inbox, oldest first; other files are left alone.
 
     `exclude` holds folders never to read (archive and quarantine, should they sit inside).
     """
@@ -58,7 +60,7 @@ def scan_inbox(inbox: Path, exclude: tuple[Path, ...] = ()) -> Iterator[InboxFil
             if not d.startswith(".") and (Path(directory) / d).resolve() not in excluded)
         for file_name in files:
             path = Path(directory) / file_name
-            if is_fit_name(path) and path.is_file():
+            if is_inbox_name(path) and path.is_file():
                 try:
                     found.append((path.stat().st_mtime, path))
                 except FileNotFoundError:  # moved away while we looked
@@ -69,13 +71,13 @@ def scan_inbox(inbox: Path, exclude: tuple[Path, ...] = ()) -> Iterator[InboxFil
 
 def items_from_paths(paths: Sequence[Path], inbox: Path,
                      athlete_id: str | None = None) -> list[InboxFile]:
-    """The files `strideguard ingest PATH...` takes: each named file, and the FIT files under
-    each named folder. The owner is `athlete_id` if given, else as if in the inbox (a file
-    outside it belongs to `default`). Paths that do not exist are left out."""
+    """The files `strideguard ingest PATH...` takes: each named file, and the FIT and journal
+    files under each named folder. The owner is `athlete_id` if given, else as if in the inbox
+    (a file outside it belongs to `default`). Paths that do not exist are left out."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_fit_name(p)))
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_inbox_name(p)))
         elif path.is_file():
             files.append(path)
     inbox = inbox.resolve()

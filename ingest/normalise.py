@@ -16,15 +16,30 @@ STEP_CADENCE_SPORTS = {"running", "walking", "hiking"}  # FIT cadence is strides
 # messages the summaries read; decoders may skip the rest
 NEEDED_MESSAGES = frozenset({"file_id", "session", "record", "sport", "activity", "lap"})
 FILE_ID_KEY = ("manufacturer", "serial_number", "time_created", "type", "number")
+FIT_UINT8_INVALID = 0xFF
+
+
+def _session_byte(values: dict[str, Any], name: str, field_number: int) -> int | None:
+    """A uint8 session field by its number: newer decoders name it (FIT SDK 21.141), fitparse
+    1.2.0's older profile calls it unknown_<number>; 0xFF (invalid) comes out as None."""
+    raw = values.get(name, values.get(f"unknown_{field_number}"))
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw == FIT_UINT8_INVALID:
+        return None
+    return int(raw)
 
 
 def _session_rpe(values: dict[str, Any]) -> float | None:
-    """Session `workout_rpe` (field 193: Borg CR10 × 10, FIT SDK 21); fitparse 1.2.0's older
-    profile names it unknown_193."""
-    raw = values.get("workout_rpe", values.get("unknown_193"))
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 100:
-        return None
-    return raw / 10.0
+    """Session `workout_rpe` (field 193, Borg CR10 × 10): RPE = value / 10. Watches write 0 for
+    "not rated", so 0 and anything above 100 are missing (science-addendum §3)."""
+    raw = _session_byte(values, "workout_rpe", 193)
+    return raw / 10.0 if raw is not None and 0 < raw <= 100 else None
+
+
+def _session_feel(values: dict[str, Any]) -> float | None:
+    """Session `workout_feel` (field 192): 0 (felt very weak) .. 100 (very strong), kept as is;
+    0 is a real answer, only 0xFF (or anything above 100) is missing (science-addendum §3)."""
+    raw = _session_byte(values, "workout_feel", 192)
+    return float(raw) if raw is not None and 0 <= raw <= 100 else None
 
 
 def _session_cadence_spm(values: dict[str, Any], sport: str) -> float | None:
@@ -58,6 +73,7 @@ def _session_summary(index: int, session: dict[str, Any], records: Timeline,
         avg_heart_rate_bpm=fit_number(session.get("avg_heart_rate")),
         avg_cadence_spm=_session_cadence_spm(session, sport),
         rpe=_session_rpe(session),
+        feel=_session_feel(session),
     )
     if summary.is_run:
         run_records = records_in(records, start, end)

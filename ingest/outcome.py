@@ -1,4 +1,5 @@
-"""What became of each FIT file of a batch, and what a batch asks of the service next."""
+"""What became of each FIT (or journal) file of a batch, and what a batch asks of the service
+next."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from pathlib import Path
 class IngestStatus(StrEnum):
     """An outcome's status; a StrEnum, so it compares, prints and stores as its word."""
 
-    INGESTED = "ingested"  # stored: an activity per session
+    INGESTED = "ingested"  # stored: an activity per session, or a journal's new entries
     SKIPPED = "skipped"  # a FIT file, but no activity (settings, workout, monitoring, ...)
-    DUPLICATE = "duplicate"  # the same bytes, or the same activity, is already stored
-    QUARANTINED = "quarantined"  # unreadable: moved to quarantine/ with a reason file
+    # the same bytes, or the same activity (or every row of a journal), is already stored
+    DUPLICATE = "duplicate"
+    # unreadable (a journal without one good row): moved to quarantine/ with a reason file
+    QUARANTINED = "quarantined"
     WAITING = "waiting"  # still being copied: left in the inbox for the next scan
     ERROR = "error"  # reading or moving it failed (or reprocess could not read it): unchanged
     REPROCESSED = "reprocessed"  # an archived original read again
@@ -32,6 +35,7 @@ class IngestOutcome:
     status: IngestStatus
     reason: str = ""
     activity_ids: list[int] = field(default_factory=list)
+    journal_entry_ids: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stored_at: Path | None = None
     member: str | None = None
@@ -44,7 +48,8 @@ class IngestOutcome:
 
 
 def batch_needs_evaluation(outcomes: Iterable[IngestOutcome]) -> bool:
-    """New activities can change what the rules say: a batch that stored one is evaluated."""
+    """New activities or journal entries can change what the rules say (a pain entry most of
+    all): a batch that stored one is evaluated."""
     return any(o.status == IngestStatus.INGESTED for o in outcomes)
 
 

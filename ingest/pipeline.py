@@ -1,5 +1,6 @@
 """Ingest inbox files: check, decode (in worker processes), dedupe, store one transaction per
-FIT file, and only then archive the original. Nothing is deleted; a crash re-ingests nothing twice.
+FIT file (or journal.csv), and only then archive the original. Nothing is deleted; a crash
+re-ingests nothing twice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from dataclasses import dataclass
 from itertools import chain
 
 from ingest.checks import Arrival, NoFitInZip, first_stop
-from ingest.containers import ContainerError, Payload, is_container_name, payloads
+from ingest.containers import (
+    ContainerError,
+    Payload,
+    is_container_name,
+    is_journal_name,
+    payloads,
+)
 from ingest.filing import (
     Container,
     Part,
@@ -22,6 +29,7 @@ from ingest.filing import (
     quarantine_payload,
 )
 from ingest.inbox import InboxFile, scan_inbox
+from ingest.journal import ingest_journal, journal_waiting
 from ingest.outcome import IngestOutcome, IngestStatus
 from ingest.parse import ParsedFit
 from ingest.pool import ParsePool, in_order
@@ -71,9 +79,14 @@ class Broken:
 
 
 @dataclass(frozen=True)
+class Journal:
+    """A journal.csv: read and stored in this process when its turn comes (nothing to decode)."""
+
+
+@dataclass(frozen=True)
 class Job:
     container: Container
-    work: Decode | Known | Twin | Broken
+    work: Decode | Known | Twin | Broken | Journal
     last: bool  # the last job of its container: the inbox file moves after it
 
 
@@ -200,6 +213,8 @@ def _finish(store: Store, settings: IngestSettings, job: Job) -> IngestOutcome:
     container, work = job.container, job.work
     if isinstance(work, Broken):
         return quarantine_container(store, settings, container, work.reason)
+    if isinstance(work, Journal):
+        return ingest_journal(store, settings, container)  # archived or quarantined by then
     part = work.part
     if isinstance(work, Decode):
         outcome = _store_parsed(store, settings, container, part, work.parsed.result())
@@ -250,6 +265,15 @@ def ingest_inbox(store: Store, settings: IngestSettings,
             if not should_continue():
                 return
             try:
+                if is_journal_name(item.name):
+                    waiting = journal_waiting(item, time.time(), settings.stability_s)
+                    if waiting is not None:
+                        report(IngestOutcome(item.path, item.athlete_id, IngestStatus.WAITING,
+                                             waiting))
+                    else:
+                        athletes.register(item.athlete_id)
+                        yield Job(Container(item), Journal(), last=True)
+                    continue
                 arrival, pieces = _arrive(item, time.time())
                 stop = first_stop(arrival, settings.stability_s)
                 if stop is not None and stop.status == IngestStatus.WAITING:
@@ -275,7 +299,7 @@ def ingest_inbox(store: Store, settings: IngestSettings,
         except OSError as exc:
             item = job.container.item
             log.error("could not ingest %s: %s", item.path, exc)
-            member = None if isinstance(job.work, Broken) else job.work.part.member
+            member = None if isinstance(job.work, Broken | Journal) else job.work.part.member
             report(IngestOutcome(item.path, item.athlete_id, IngestStatus.ERROR, f"{exc}",
                                  member=member, completes_file=job.last))
 

@@ -1,4 +1,5 @@
-"""Recording in the store: dedupe lookups, source-file rows, activities, and athletes' rows.
+"""Recording in the store: dedupe lookups, source-file rows, activities, journal entries, and
+athletes' rows.
 
 Every write takes the ingest lock first (`serialize_ingest_writes`), so two processes never
 both insert the same file or the same activity.
@@ -7,6 +8,7 @@ both insert the same file or the same activity.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from store import (
     serialize_ingest_writes,
     utc_now,
 )
+from store.journal import JournalValues, add_journal_entry, stored_csv_keys
+
+JOURNAL_READER = "csv"  # a journal's source row names this as its decoder
 
 
 def sha256_hex(data: bytes) -> str:
@@ -165,6 +170,52 @@ def record_parsed(store: Store, new: NewSource, parsed: ParsedFit, status: Inges
     return Recorded(status, reason, activity_ids)
 
 
+@dataclass(frozen=True)
+class JournalRecorded:
+    """What recording a journal.csv did: ingested (with the new entries' ids), or duplicate
+    when every row was stored before, or `already_stored` as in Recorded."""
+
+    status: IngestStatus
+    reason: str = ""
+    entry_ids: list[int] = field(default_factory=list)
+    repeated_rows: int = 0  # rows an earlier journal.csv (or an earlier line) already holds
+    already_stored: SourceFile | None = None
+
+
+def record_journal(store: Store, new: NewSource, rows: Sequence[tuple[int, JournalValues]],
+                   warnings: list[str], stored_path: Path) -> JournalRecorded:
+    """A journal.csv's good rows into the store in one transaction, with its source-file row
+    (its bad rows as warnings). A row equal to one an earlier journal.csv of the athlete stored
+    (same day, area, pain and note) is not stored again: a re-export repeats old rows."""
+    with store.session() as session:
+        serialize_ingest_writes(session)
+        source = _source_row(session, new.sha256)
+        if source is not None and source.status != IngestStatus.QUARANTINED:
+            return JournalRecorded(IngestStatus.DUPLICATE, already_stored=source)
+        if source is None:
+            source = SourceFile(sha256=new.sha256, athlete_id=new.athlete_id,
+                                original_name=new.original_name, size_bytes=new.size_bytes,
+                                status=IngestStatus.INGESTED)
+            session.add(source)
+            session.flush()
+        known = stored_csv_keys(session, new.athlete_id)
+        entries = []
+        for line, values in rows:
+            if values.key not in known:
+                known.add(values.key)
+                entries.append(add_journal_entry(session, new.athlete_id, values, "csv",
+                                                 source_file_id=source.id, line=line))
+        status, reason = IngestStatus.INGESTED, ""
+        if not entries:
+            status = IngestStatus.DUPLICATE
+            reason = "every row is stored already (an earlier journal.csv holds them)"
+        source.status, source.reason, source.warnings = status, reason or None, warnings
+        source.decoder, source.stored_path = JOURNAL_READER, str(stored_path)
+        session.flush()
+        return JournalRecorded(status, reason, [entry.id for entry in entries],
+                               repeated_rows=len(rows) - len(entries))
+
+
 def record_quarantined(store: Store, new: NewSource, reason: str, stored_path: Path) -> None:
     """The row of an unreadable payload, with why; a retry of the same bytes updates it."""
     with store.session() as session:
@@ -204,7 +255,7 @@ def _activity_fields(s: SessionSummary) -> dict[str, object]:
         cadence_first_fifth_spm=s.cadence_first_fifth_spm,
         cadence_last_fifth_spm=s.cadence_last_fifth_spm,
         speed_first_fifth_mps=s.speed_first_fifth_mps,
-        speed_last_fifth_mps=s.speed_last_fifth_mps, rpe=s.rpe,
+        speed_last_fifth_mps=s.speed_last_fifth_mps, rpe=s.rpe, feel=s.feel,
         gct_balance_left_pct=s.gct_balance_left_pct, vertical_ratio_pct=s.vertical_ratio_pct,
         step_length_m=s.step_length_m, ground_contact_ms=s.ground_contact_ms,
     )

@@ -1,5 +1,6 @@
-"""Reprocessing: archived originals read again after a decoder or algorithm upgrade, their
-source rows and activities updated in place (same ids, no duplicates)."""
+"""Reprocessing: archived FIT originals read again after a decoder or algorithm upgrade, their
+source rows and activities updated in place (same ids, no duplicates). Journal files are not
+read again: their entries are stored as they were written."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from ingest.containers import ContainerError, payloads
+from ingest.containers import JOURNAL_SUFFIX, ContainerError, payloads
 from ingest.outcome import IngestOutcome, IngestStatus
 from ingest.parse import ParsedFit
 from ingest.pool import ParsePool, in_order
@@ -36,8 +37,10 @@ class _Reread:
 
 
 def _rereadable(athlete_id: str | None) -> ColumnElement[bool]:
-    """The source files reprocess reads again: ingested and skipped ones (of one athlete)."""
-    condition = SourceFile.status.in_(REREAD_STATUSES)
+    """The source files reprocess reads again: ingested and skipped FIT files (of one athlete);
+    a journal is known by its name, as the inbox walk knows it."""
+    is_journal = func.lower(SourceFile.original_name).like(f"%{JOURNAL_SUFFIX}")
+    condition = SourceFile.status.in_(REREAD_STATUSES) & ~is_journal
     if athlete_id is not None:
         condition = condition & (SourceFile.athlete_id == athlete_id)
     return condition

@@ -39,6 +39,7 @@ class SessionSummary:
     step_length_m: float | None = None
     ground_contact_ms: float | None = None
     rpe: float | None = None  # the session's perceived effort, Borg CR10 (0-10)
+    feel: float | None = None  # how the runner felt: 0 (very weak) .. 100 (very strong)
     # compact run series: column name -> one value per SERIES_INTERVAL_S bucket (runs only)
     series: dict[str, list[float | None]] | None = None
     warnings: list[str] = field(default_factory=list)

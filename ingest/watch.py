@@ -26,7 +26,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from ingest.inbox import is_fit_name
+from ingest.inbox import is_inbox_name
 
 log = logging.getLogger("strideguard.watch")
 
@@ -128,7 +128,8 @@ class InboxWatcher:
             log.warning("the file-event observer did not stop within %gs; leaving it", timeout_s)
 
     def is_relevant(self, event: FileSystemEvent) -> bool:
-        """A FIT file (or a zip export, or a folder that may hold them) appeared or changed."""
+        """A FIT file (or a zip export, a journal.csv, or a folder that may hold them) appeared
+        or changed."""
         if not isinstance(event, tuple(EVENT_TYPES)):
             return False
         raw = event.dest_path if isinstance(event, FileMovedEvent | DirMovedEvent) else (
@@ -146,7 +147,7 @@ class InboxWatcher:
             return False
         if event.is_directory:
             return not relative.parts[-1].startswith(".")  # may hold files not yet reported
-        return is_fit_name(path)
+        return is_inbox_name(path)
 
 
 def _quiet_stop(record: logging.LogRecord) -> bool:

@@ -1,4 +1,4 @@
-"""Load and form metrics per athlete on the local calendar (DESIGN §4).
+"""Load, form, pain and return-after-a-break metrics per athlete, local calendar (DESIGN §4, §8).
 
 The catalogue (names, units, meanings, bands) imports in milliseconds; the maths (numpy, scipy)
 and the history query (SQLAlchemy) load on first use of the names below that need them.
@@ -15,7 +15,7 @@ from metrics.result import MetricResult
 if TYPE_CHECKING:
     from metrics.compute import athlete_metrics, compute_all
     from metrics.daily import DailySeries, daily_series
-    from metrics.history import ActivityPoint, History, load_history, local_date_of
+    from metrics.history import ActivityPoint, History, JournalPoint, load_history, local_date_of
 
 # name -> the module that defines it, imported when the name is first asked for (PEP 562)
 _LAZY = {
@@ -25,6 +25,7 @@ _LAZY = {
     "daily_series": "metrics.daily",
     "ActivityPoint": "metrics.history",
     "History": "metrics.history",
+    "JournalPoint": "metrics.history",
     "load_history": "metrics.history",
     "local_date_of": "metrics.history",
 }
@@ -45,6 +46,7 @@ __all__ = [
     "Band",
     "DailySeries",
     "History",
+    "JournalPoint",
     "LoadKind",
     "MetricResult",
     "MetricSpec",

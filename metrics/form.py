@@ -30,6 +30,12 @@ TREND_CONFIDENCE = 0.95
 LONG_RUN_MIN_MIN = 60.0  # a long run for drift: an hour or more of moving time
 DRIFT_RUNS = 3
 
+# "the last N runs" look back eight weeks at most: a run from 2017 dropped in today says
+# nothing about today's form
+RECENT_RUNS_DAYS = TREND_DAYS
+GCT_RUNS = 5
+GCT_MIN_RUNS = 3  # a median of one or two runs is a single reading, not a pattern
+
 
 @dataclass(frozen=True)
 class CadenceSpeedSlope:
@@ -169,7 +175,8 @@ def long_run_drifts(history: History) -> list[tuple[ActivityPoint, float]]:
     """The last three long runs (≥ 60 min moving) of the eight weeks with their drift."""
     slope = history.memo("cadence_speed_slope", cadence_speed_slope)
     drifts = []
-    for run in reversed(history.runs_between(history.days_back(TREND_DAYS), history.as_of)):
+    for run in reversed(history.runs_between(history.days_back(RECENT_RUNS_DAYS),
+                                             history.as_of)):
         if run.moving_min >= LONG_RUN_MIN_MIN and (drift := run_drift_pct(run, slope)) is not None:
             drifts.append((run, drift))
             if len(drifts) == DRIFT_RUNS:
@@ -240,25 +247,33 @@ def cadence_change_spm_8w_high(history: History) -> MetricResult:
 
 def cadence_drift_pct(history: History) -> MetricResult:
     """Within-run cadence drift: last fifth vs first fifth at matched speed, median of the
-    last 3 long runs (≥ 60 min) of 8 weeks, in %. Hanley & Mohan 2014 (JSCR); Burns 2019
-    found no drift after speed adjustment in elites. Null with fewer than 3 such runs."""
+    last 3 long runs (≥ 60 min) of the 8 weeks D-55..D, in %. Hanley & Mohan 2014 (JSCR);
+    Burns 2019 found no drift after speed adjustment in elites. Null with fewer than 3 such
+    runs in those 8 weeks; the detail lists the runs used."""
     drifts = history.memo("long_run_drifts", long_run_drifts)
     if len(drifts) < DRIFT_RUNS:
         return NO_DATA
     return MetricResult(round(median(d for _, d in drifts), 2),
                         tuple(run.activity_id for run, _ in drifts),
-                        {"runs": [{"date": run.local_date.isoformat(), "drift_pct": round(d, 2)}
+                        {"runs_used": len(drifts), "weeks": TREND_WEEKS,
+                         "runs": [{"date": run.local_date.isoformat(), "drift_pct": round(d, 2)}
                                   for run, d in drifts]})
 
 
 def gct_balance_left_pct(history: History) -> MetricResult:
-    """Median stance-time balance (% left) of the last 5 runs that have it.
+    """Median stance-time balance (% left) of the last 5 runs that have it within the 8 weeks
+    D-55..D; null with fewer than 3 such runs. The detail says how many runs were used and
+    from when.
 
     Garmin rates balance outside 47.8-52.2 % as 'poor'; not shown to predict injury
     (Malisoux 2024), so it is a prompt for strength work, not a diagnosis.
     """
-    with_balance = [p for p in history.runs if p.gct_balance_left_pct][-5:]
-    if not with_balance:
+    recent = history.runs_between(history.days_back(RECENT_RUNS_DAYS), history.as_of)
+    with_balance = [p for p in recent if p.gct_balance_left_pct][-GCT_RUNS:]
+    if len(with_balance) < GCT_MIN_RUNS:
         return NO_DATA
     return MetricResult(round(median(p.gct_balance_left_pct or 0.0 for p in with_balance), 2),
-                        tuple(p.activity_id for p in with_balance))
+                        tuple(p.activity_id for p in with_balance),
+                        {"runs": len(with_balance), "weeks": TREND_WEEKS,
+                         "first_run_date": with_balance[0].local_date.isoformat(),
+                         "last_run_date": with_balance[-1].local_date.isoformat()})

@@ -1,11 +1,12 @@
-"""An athlete's stored activities as seen on their local calendar, up to an as-of date."""
+"""An athlete's stored activities and journal entries as seen on their local calendar, up to an
+as-of date."""
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store import Activity
+from store import Activity, JournalEntry
 
 if TYPE_CHECKING:
     from metrics.daily import DailySeries
@@ -45,14 +46,31 @@ class ActivityPoint:
     gct_balance_left_pct: float | None = None
     rpe: float | None = None  # session perceived effort, Borg CR10 (0-10)
     sport: str | None = None  # the FIT sport name (or raw code), for rules with `sports`
+    feel: float | None = None  # how the session felt (FIT workout_feel): 0 (weak) .. 100 (strong)
+
+
+@dataclass(frozen=True)
+class JournalPoint:
+    """One journal entry on the athlete's local calendar: pain 0-10 in an area, and a note.
+
+    `pain` is None for a note-only entry; `area` is None when the athlete named none.
+    """
+
+    entry_id: int
+    day: date
+    pain: int | None = None
+    area: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
 class History:
-    """Activities with local_date <= as_of, ordered by local date then start; later ones ignored."""
+    """Activities with local_date <= as_of, ordered by local date then start, and journal
+    entries with day <= as_of, ordered by day; later ones are refused."""
 
     as_of: date
     points: tuple[ActivityPoint, ...]
+    journal: tuple[JournalPoint, ...] = ()
     _dates: list[date] = field(init=False, repr=False, compare=False)
     _memo: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
 
@@ -62,6 +80,10 @@ class History:
             raise ValueError(f"a History as of {self.as_of} holds a later activity")
         object.__setattr__(self, "points", ordered)
         object.__setattr__(self, "_dates", [p.local_date for p in ordered])
+        entries = tuple(sorted(self.journal, key=lambda e: (e.day, e.entry_id)))
+        if any(e.day > self.as_of for e in entries):
+            raise ValueError(f"a History as of {self.as_of} holds a later journal entry")
+        object.__setattr__(self, "journal", entries)
 
     def memo(self, key: str, compute: Callable[[History], T]) -> T:
         """compute(self), once per history: several metrics share one trend fit."""
@@ -97,7 +119,19 @@ class History:
         """The same history where activities of these sports, and only those, are the runs."""
         wanted = set(sports)
         return History(self.as_of, tuple(replace(p, is_run=p.sport in wanted)
-                                         for p in self.points))
+                                         for p in self.points), self.journal)
+
+    def up_to(self, day: date) -> History:
+        """The history as an evaluation on `day` saw it: activities and journal entries of
+        later days left out (`day` at most as_of)."""
+        if day > self.as_of:
+            raise ValueError(f"a History as of {self.as_of} cannot say what {day} holds")
+        return History(day, tuple(p for p in self.points if p.local_date <= day),
+                       tuple(e for e in self.journal if e.day <= day))
+
+    def journal_between(self, first: date, last: date) -> list[JournalPoint]:
+        """Journal entries whose day lies in first..last, both included."""
+        return [e for e in self.journal if first <= e.day <= last]
 
     def runs_between(self, first: date, last: date) -> list[ActivityPoint]:
         return [p for p in self.between(first, last) if p.is_run]
@@ -110,6 +144,17 @@ class History:
     def newest_start_utc(self) -> datetime | None:
         return max((p.start_utc for p in self.points), default=None)
 
+    @property
+    def newest_data_utc(self) -> datetime | None:
+        """When the newest data was recorded: the latest activity's start, or the end of the
+        latest journal entry's day (00:00 UTC after it: a daily entry has no hour), whichever
+        is later. What an alert on journal entries is "about" when deciding if it is stale."""
+        newest_entry = max((e.day for e in self.journal), default=None)
+        entry_utc = (None if newest_entry is None else
+                     datetime.combine(newest_entry + timedelta(days=1), time.min, tzinfo=UTC))
+        return max((t for t in (self.newest_start_utc, entry_utc) if t is not None),
+                   default=None)
+
 
 def local_date_of(start_utc: datetime, timezone_name: str) -> date:
     """A run at 23:30 local belongs to that local day, whatever UTC says."""
@@ -121,7 +166,7 @@ _POINT_COLUMNS = (
     Activity.is_strength, Activity.timer_s, Activity.steady_cadence_spm,
     Activity.steady_speed_mps, Activity.cadence_first_fifth_spm, Activity.cadence_last_fifth_spm,
     Activity.speed_first_fifth_mps, Activity.speed_last_fifth_mps,
-    Activity.gct_balance_left_pct, Activity.rpe, Activity.sport,
+    Activity.gct_balance_left_pct, Activity.rpe, Activity.sport, Activity.feel,
 )
 
 
@@ -142,7 +187,8 @@ def points_from_rows(rows: Iterable[Sequence[Any]], timezone_name: str,
 
 
 def load_history(session: Session, athlete_id: str, timezone_name: str, as_of: date) -> History:
-    """One indexed query (athlete, start) of plain columns: no ORM objects per activity."""
+    """Two indexed queries of plain columns, no ORM objects per row: activities (athlete,
+    start) and journal entries (athlete, day) up to as_of."""
     # one day of slack on each side of UTC, then the exact cut on the local date
     cutoff_utc = datetime.combine(as_of + timedelta(days=2), datetime.min.time(), tzinfo=UTC)
     rows = session.execute(
@@ -151,4 +197,11 @@ def load_history(session: Session, athlete_id: str, timezone_name: str, as_of: d
         .where(Activity.athlete_id == athlete_id, Activity.start_utc < cutoff_utc)
         .order_by(Activity.start_utc, Activity.id)
     ).all()
-    return History(as_of=as_of, points=points_from_rows(rows, timezone_name, as_of))
+    entries = session.execute(
+        select(JournalEntry.id, JournalEntry.day, JournalEntry.pain, JournalEntry.area,
+               JournalEntry.note)
+        .where(JournalEntry.athlete_id == athlete_id, JournalEntry.day <= as_of)
+        .order_by(JournalEntry.day, JournalEntry.id)
+    ).all()
+    return History(as_of=as_of, points=points_from_rows(rows, timezone_name, as_of),
+                   journal=tuple(JournalPoint(*entry) for entry in entries))

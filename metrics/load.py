@@ -75,13 +75,17 @@ def longest_run_ratio_30d(history: History) -> MetricResult:
     """max over runs r in D-6..D of distance(r) ÷ longest single run in the 30 days before r's day.
 
     Frandsen et al. 2025, BJSM 59(17):1203-1210: a session > 10 % longer than the longest run of
-    the past 30 days raised the injury rate (HR 1.64); > 100 % longer, HR 2.28. Null when no run
-    in the window has a run in its 30 days before.
+    the past 30 days raised the injury rate (HR 1.64); > 100 % longer, HR 2.28. A run whose 30
+    days before reach back before the athlete's first recorded day is left out: that month is
+    not on record (a new user's first month would compare a 10 km run with a 6 km one of five
+    days before). Null when no run in the window has a recorded month with a run in it.
     """
     best: MetricResult = NO_DATA
     for run in history.runs_between(history.days_back(7), history.as_of):
-        prior = history.runs_between(run.local_date - timedelta(days=SPIKE_LOOKBACK_DAYS),
-                                     run.local_date - timedelta(days=1))
+        month_starts = run.local_date - timedelta(days=SPIKE_LOOKBACK_DAYS)
+        if history.first_date is None or month_starts < history.first_date:
+            continue
+        prior = history.runs_between(month_starts, run.local_date - timedelta(days=1))
         reference = max(prior, key=lambda r: r.distance_km, default=None)
         if reference is None or reference.distance_km <= 0:
             continue

@@ -1,15 +1,19 @@
 """The alert-state machine: each (rule, athlete) goes inactive → firing → resolved, in the store.
 
 An episode is one stored `Alert` from firing to resolved. A finding opens one, keeps it firing
-(notifying again only on escalation), or resolves it; an episode on stale data or inside the
-rule's cooldown is recorded but not notified until fresh data keeps it firing.
+(notifying again only on escalation), or resolves it. An episode (or escalation) that a silence
+covers, or on stale data, or inside the rule's cooldown is recorded with why (`silenced_reason`,
+and `silence_id` for a silence) but not notified; a later evaluation notifies it once when
+nothing holds it back any more (the silence ended, fresh data) and the condition still holds.
+A held-back episode never counts as notified for a cooldown. A resolution is told to whoever
+heard of the firing, silence or not, so that a webhook receiver never keeps a stale alert open.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from rules.judge import Finding
 from rules.schema import SEVERITIES
+from rules.silences import ActiveSilence
 from store import Activity, Alert
 
 if TYPE_CHECKING:
@@ -42,6 +47,7 @@ class Transition:
     silenced_reason: str | None = None
     summary: str = ""
     deliver: str = "immediate"  # immediate | digest
+    silence_id: str | None = None  # the silence that held it back
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,17 @@ def _severity_rank(severity: str | None) -> int:
 
 @dataclass
 class AlertStates:
-    """Moves alerts on, within one session; `enqueue` None (a dry run) notifies nothing."""
+    """Moves alerts on, within one session; `enqueue` None (a dry run) notifies nothing.
+
+    `silences` holds each athlete's silences in force at `now`, loaded once per athlete and
+    evaluation pass (rules.evaluate); an athlete without an entry has none.
+    """
 
     session: Session
     now: datetime
     max_alert_age: timedelta
     enqueue: Enqueue | None
+    silences: dict[str, tuple[ActiveSilence, ...]] = field(default_factory=dict)
 
     def advance(self, finding: Finding, history: History,
                 payload_for: PayloadFor) -> Transition | None:
@@ -104,26 +115,27 @@ class AlertStates:
             Alert.rule_id == rule.id, Alert.athlete_id == finding.athlete_id)) or 0) + 1
         alert_id = str(uuid.uuid4())
         payload = payload_for(alert_id)
-        silenced = self._stale_reason(finding, history) or self._cooldown_reason(finding)
+        silenced, silence_id = self._held_back(finding, history)
         alert = Alert(id=alert_id, rule_id=rule.id, athlete_id=finding.athlete_id,
                       episode=episode, severity=finding.severity, metric=rule.metric,
                       value=finding.value, threshold=finding.threshold, as_of=finding.as_of,
-                      fired_at=self.now, silenced_reason=silenced, payload=payload,
-                      deliver=rule.delivery_for(finding.severity))
+                      fired_at=self.now, silenced_reason=silenced, silence_id=silence_id,
+                      payload=payload, deliver=rule.delivery_for(finding.severity))
         self.session.add(alert)
         self.session.flush()
         notified = self._notify(alert, "firing")
         return Transition(kind="fired", finding=finding, alert_id=alert_id, notified=notified,
                           silenced_reason=silenced, summary=payload["summary"],
-                          deliver=alert.deliver)
+                          deliver=alert.deliver, silence_id=silence_id)
 
     def _continue(self, finding: Finding, alert: Alert, history: History,
                   payload_for: PayloadFor) -> Transition | None:
-        """The condition still holds: quiet, unless it escalated or a silenced episode may now
+        """The condition still holds: quiet, unless it escalated or a held-back episode may now
         speak.
 
-        An episode recorded silently (stale backfill data, cooldown) is notified once fresh data
-        keeps it firing, e.g. a new run today after a year of old files.
+        An episode recorded silently (a silence, stale backfill data, cooldown) is notified once
+        nothing holds it back while it keeps firing: the silence ended, or a new run today after
+        a year of old files. An escalation a silence covers is held back the same way.
         """
         escalated = _severity_rank(finding.severity) > _severity_rank(alert.severity)
         alert.value = finding.value
@@ -137,12 +149,20 @@ class AlertStates:
             # an info nudge that became a warning is a risk now: it leaves the digest
             alert.deliver = finding.rule.delivery_for(finding.severity)
         if silenced_before:
-            alert.silenced_reason = (self._stale_reason(finding, history)
-                                     or self._cooldown_reason(finding))
+            alert.silenced_reason, alert.silence_id = self._held_back(finding, history)
             if alert.silenced_reason:
                 return None
             alert.fired_at = self.now  # the episode is notified now; cooldowns count from here
-        elif not escalated or self._stale_reason(finding, history):
+        elif not escalated:
+            return None
+        elif (silence := self._silence_for(finding)) is not None:
+            # the rise waits for the silence's end, then is notified as the silenced path does
+            alert.silenced_reason, alert.silence_id = silence.reason, silence.id
+            return Transition(kind="escalated", finding=finding, alert_id=alert.id,
+                              notified=False, silenced_reason=silence.reason,
+                              summary=alert.payload["summary"], deliver=alert.deliver,
+                              silence_id=silence.id)
+        elif self._stale_reason(finding, history):
             return None
         notified = self._notify(alert, "firing")
         return Transition(kind="escalated" if escalated else "fired", finding=finding,
@@ -158,6 +178,20 @@ class AlertStates:
             self.enqueue(self.session, alert, kind)
         return True
 
+    def _silence_for(self, finding: Finding) -> ActiveSilence | None:
+        """The first of the athlete's silences in force now that covers the finding's rule."""
+        return next((silence for silence in self.silences.get(finding.athlete_id, ())
+                     if silence.covers(finding.rule.id, self.now)), None)
+
+    def _held_back(self, finding: Finding,
+                   history: History) -> tuple[str | None, str | None]:
+        """Why a firing is recorded and not sent, and the silence's id when a silence is why:
+        a silence first (the user's word), then stale data, then the cooldown."""
+        silence = self._silence_for(finding)
+        if silence is not None:
+            return silence.reason, silence.id
+        return self._stale_reason(finding, history) or self._cooldown_reason(finding), None
+
     def _data_time(self, finding: Finding, history: History) -> datetime | None:
         """When the data behind the finding was recorded: its newest activity, else the
         newest of the history."""
@@ -166,7 +200,7 @@ class AlertStates:
                 Activity.id.in_(finding.result.activity_ids)))
             if newest is not None:
                 return newest if newest.tzinfo else newest.replace(tzinfo=UTC)
-        return history.newest_start_utc
+        return history.newest_data_utc
 
     def _stale_reason(self, finding: Finding, history: History) -> str | None:
         """Data older than max_alert_age (a backfill, a late upload) is recorded, not sent."""

@@ -8,14 +8,22 @@ from datetime import date, timedelta
 from typing import Any
 
 from metrics import CATALOGUE, History
+from metrics.comeback import PRE_BREAK_DAYS, find_comeback
+from metrics.journal import BACK_AREAS, PAIN_DAY_MIN, pain_by_day
 from rules.judge import Finding
 from rules.schema import Condition
 
 SPIKE_DAYS = 30  # the spike chart: the runs of the last 30 days
 WEEKS_SHOWN = 8  # the progression chart: eight rolling weeks
+RETURN_MAX_WEEKS = 10  # the return chart: back to the weeks before the break, at most this many
 METRIC_DAYS = 42  # any other metric: six weeks day by day
+PAIN_DAYS = 28  # pain charts: four weeks of journal, day by day
+PAIN_METRICS = ("pain_max_7d", "pain_days_7d", "back_pain_after_long_run")
+RETURN_METRICS = ("days_off_before_last_run", "return_ratio")
 
 Chart = dict[str, Any]
+STRONG_PAIN = 5.0  # pain_reported's "5/10 or more" (config/rules.yaml), for the chart's title
+PAIN_DAYS_IN_WEEK = 3  # and its "pain on 3 of the last 7 days"
 
 
 def alert_chart(finding: Finding, history: History,
@@ -32,6 +40,10 @@ def alert_chart(finding: Finding, history: History,
         return _weekly_chart(finding, history, thresholds)
     if metric.startswith("cadence_change_spm_8w") or metric == "cadence_trend_spm_per_week":
         return _cadence_chart(finding, history)
+    if metric in PAIN_METRICS:
+        return _pain_chart(finding, history, thresholds)
+    if metric in RETURN_METRICS and (comeback := _return_chart(finding, history)) is not None:
+        return comeback
     return _metric_chart(finding, history, thresholds)
 
 
@@ -58,16 +70,24 @@ def _spike_chart(finding: Finding, history: History,
     }
 
 
+def _rolling_weeks(history: History, weeks: int,
+                   prefix: str = "to ") -> tuple[list[float], list[str]]:
+    """`weeks` rolling 7-day running totals ending on the as-of day, oldest first, labelled
+    with their last day (after `prefix`)."""
+    totals, labels = [], []
+    for back in range(weeks - 1, -1, -1):
+        last = history.as_of - timedelta(days=7 * back)
+        runs = history.runs_between(last - timedelta(days=6), last)
+        totals.append(round(sum(run.distance_km for run in runs), 1))
+        labels.append(f"{prefix}{last.day} {last.strftime('%b')}")
+    return totals, labels
+
+
 def _weekly_chart(finding: Finding, history: History,
                   thresholds: Mapping[str, Condition]) -> Chart:
     """Eight rolling 7-day totals ending on the as-of day, and for the progression rule the
     ceiling its lowest threshold puts on this week (last week × (1 + threshold / 100))."""
-    totals, labels = [], []
-    for back in range(WEEKS_SHOWN - 1, -1, -1):
-        last = history.as_of - timedelta(days=7 * back)
-        runs = history.runs_between(last - timedelta(days=6), last)
-        totals.append(round(sum(run.distance_km for run in runs), 1))
-        labels.append(f"to {last.day} {last.strftime('%b')}")
+    totals, labels = _rolling_weeks(history, WEEKS_SHOWN)
     limit_km, limit_label = None, ""
     if finding.rule.metric == "distance_change_7d_pct" and thresholds and len(totals) > 1:
         lowest = next(iter(thresholds.values()))
@@ -114,8 +134,7 @@ def _metric_chart(finding: Finding, history: History,
                         for back in range(METRIC_DAYS - 1, -1, -1)]
     values = []
     for day in days:
-        seen = History(day, tuple(p for p in history.points if p.local_date <= day))
-        values.append(spec.value(seen, rule.load).value)
+        values.append(spec.value(history.up_to(day), rule.load).value)
     lines, band = [], None
     for severity, condition in thresholds.items():
         if condition.op == "outside" and condition.high is not None:
@@ -133,4 +152,79 @@ def _metric_chart(finding: Finding, history: History,
         "unit": unit,
         "thresholds": lines,
         "band": band,
+    }
+
+
+def _pain_lines(finding: Finding, thresholds: Mapping[str, Condition]) -> list[list[Any]]:
+    """The pain levels the rule acts on: its `when` conditions on its own metric where it has
+    them (pain_reported's 5/10), else its thresholds; and the pain-day level when the rule
+    counts pain days."""
+    rule = finding.rule
+    first_severity = next(iter(thresholds), "warn")
+    own = [c.condition for c in (rule.when.conditions if rule.when else [])
+           if c.metric == rule.metric]
+    if own:
+        lines = [[f"{first_severity} {c.op} {c.threshold:g}/10", c.threshold] for c in own]
+    else:
+        lines = [[f"{severity} {c.op} {c.threshold:g}/10", c.threshold]
+                 for severity, c in thresholds.items()]
+    if rule.when is not None and "pain_days_7d" in rule.when.metrics:
+        lines.append([f"pain day: {PAIN_DAY_MIN}/10 or more", float(PAIN_DAY_MIN)])
+    return lines
+
+
+def _pain_title(finding: Finding) -> str:
+    """What the journal showed, in the words of the finding."""
+    detail, value = finding.result.detail, finding.value or 0.0
+    where = f" {detail['where']}" if detail.get("where") else ""
+    if finding.rule.metric == "back_pain_after_long_run":
+        after = {0: "the same day as", 1: "the day after"}.get(detail.get("days_after_run", 2),
+                                                              "two days after")
+        return (f"Pain {value:g}/10{where} on {detail.get('day')}, {after} your "
+                f"{detail.get('run_km')} km long run of {detail.get('run_date')}")
+    if finding.rule.metric == "pain_days_7d":
+        return f"Pain of {PAIN_DAY_MIN}/10 or more{where} on {value:g} of the last 7 days"
+    days = detail.get("pain_days", 0)
+    if value < STRONG_PAIN and days >= PAIN_DAYS_IN_WEEK:
+        days_where = f" {detail['pain_days_where']}" if detail.get("pain_days_where") else ""
+        return f"Pain of {PAIN_DAY_MIN}/10 or more{days_where} on {days} of the last 7 days"
+    return f"Pain {value:g}/10{where} on {detail.get('day')}: the highest of the last 7 days"
+
+
+def _pain_chart(finding: Finding, history: History,
+                thresholds: Mapping[str, Condition]) -> Chart:
+    """The journal's pain day by day over four weeks (each day's highest entry; lower back
+    and SI joint only for the back-pain rule), against the levels the rule acts on."""
+    first_day = history.as_of - timedelta(days=PAIN_DAYS - 1)
+    areas = BACK_AREAS if finding.rule.metric == "back_pain_after_long_run" else None
+    days = pain_by_day(history, first_day, areas)
+    return {
+        "kind": "metric_days",
+        "title": _pain_title(finding),
+        "days": [day.isoformat() for day, _pain in days],
+        "values": [pain for _day, pain in days],
+        "unit": "pain (0-10)",
+        "thresholds": _pain_lines(finding, thresholds),
+        "band": None,
+    }
+
+
+def _return_chart(finding: Finding, history: History) -> Chart | None:
+    """Weekly distance from the four weeks before the break to this week (rolling weeks, at
+    most 10), against half the old weekly average: where the first week back should stay."""
+    comeback = history.memo("comeback", find_comeback)
+    if comeback is None:
+        return None
+    start = comeback.last_before - timedelta(days=PRE_BREAK_DAYS - 1)
+    weeks = min(RETURN_MAX_WEEKS, max(WEEKS_SHOWN, -(-((history.as_of - start).days + 1) // 7)))
+    totals, labels = _rolling_weeks(history, weeks, prefix="")  # short: up to 10 bars
+    return {
+        "kind": "weekly_distance",
+        "title": (f"{comeback.first_run.distance_km:.1f} km on your first day back after "
+                  f"{comeback.days_off} days without running; the 4 weeks before the break "
+                  f"averaged {comeback.old_week_km:.1f} km a week"),
+        "weeks": labels,
+        "distance_km": totals,
+        "limit_km": round(comeback.old_week_km / 2, 1),
+        "limit_label": "half your old week",
     }

@@ -18,8 +18,9 @@ from rules.judge import Finding, judge
 from rules.loader import RuleSet
 from rules.payload import advice_context, build_payload
 from rules.schema import Rule
+from rules.silences import ActiveSilence
 from store import Store, ensure_athlete
-from store.queries import athlete_ids
+from store.queries import athlete_ids, list_silences
 
 log = logging.getLogger("strideguard.rules")
 
@@ -60,9 +61,12 @@ def _evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet
                       athlete_id: str, day: date, states: AlertStates,
                       report: EvaluationReport, rule_id: str | None = None) -> None:
     """Judge every rule in force for the athlete (or only `rule_id`) as of the local `day`,
-    and move their alerts on."""
-    inputs = _RuleInputs(*athlete_metrics(session, athlete_id, config.timezone_for(athlete_id),
-                                          day))
+    and move their alerts on (the athlete's silences in force are read once, here)."""
+    timezone_name = config.timezone_for(athlete_id)
+    states.silences[athlete_id] = tuple(
+        ActiveSilence.of(silence, timezone_name)
+        for silence in list_silences(session, athlete_id=athlete_id, active_at=states.now))
+    inputs = _RuleInputs(*athlete_metrics(session, athlete_id, timezone_name, day))
     athlete_cfg = config.athlete(athlete_id)
     name = athlete_cfg.name if athlete_cfg else None
     for rule in rule_set.rules:
@@ -141,7 +145,7 @@ def explain_rule(session: Session, config: ServiceConfig, rule: Rule, athlete_id
     verdicts = []
     for back in range(days - 1, -1, -1):
         day = as_of - timedelta(days=back)
-        history = History(day, tuple(p for p in full.points if p.local_date <= day))
+        history = full.up_to(day)
         metrics = {name: CATALOGUE[name].value(history, rule.load) for name in needed}
         finding = judge(rule, athlete_id, history, metrics[rule.metric], overrides, metrics)
         verdicts.append(DayVerdict(day=day, value=finding.value, severity=finding.severity,

@@ -8,11 +8,14 @@ What a stored `Alert` row can tell about a week (rules/alerts.py keeps no histor
 - escalated: fired before the window and `escalated_at` (its last severity rise) lies in the
   window. The severity before the rise is not stored, so a line cannot say "from warn".
 An alert is open at a moment when it had fired by then and had not resolved yet.
+
+Silences in force at a moment are listed too (`athlete_silences`), with their rules named as a
+reader knows them (the presets file's groups: "strength nudges").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,7 +24,9 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from rules.schema import SEVERITIES
+from rules.silences import rule_labels
 from store import Alert, Digest, DigestAlert
+from store.queries import list_silences
 
 FIRED, ESCALATED, RESOLVED, HELD_BACK, OPEN = "fired", "escalated", "resolved", "held back", "open"
 
@@ -49,6 +54,7 @@ class AlertListing:
     advice_title: str | None
     listed: bool  # a digest (of another week, where one is named) listed it: DigestAlert
     is_open: bool  # open at the listing's `now` (True where no moment was asked about)
+    silence_id: str | None = None  # the silence holding it back (its text: silenced_reason)
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,8 @@ def worst_severity(severities: Iterable[str]) -> str | None:
 
 _COLUMNS = (Alert.id, Alert.rule_id, Alert.athlete_id, Alert.severity, Alert.deliver,
             Alert.metric, Alert.value, Alert.threshold, Alert.as_of, Alert.fired_at,
-            Alert.resolved_at, Alert.escalated_at, Alert.silenced_reason, Alert.payload)
+            Alert.resolved_at, Alert.escalated_at, Alert.silenced_reason, Alert.payload,
+            Alert.silence_id)
 
 
 def _listed(other_than_week: str | None) -> Any:
@@ -124,7 +131,8 @@ def _listing(row: Any, state: str, is_open: bool) -> AlertListing:
         threshold=row.threshold, as_of=row.as_of, fired_at=row.fired_at,
         resolved_at=row.resolved_at, silenced_reason=row.silenced_reason, summary=summary,
         description=payload.get("description") or "", advice_key=first.get("key"),
-        advice_title=first.get("title"), listed=bool(row.listed), is_open=is_open)
+        advice_title=first.get("title"), listed=bool(row.listed), is_open=is_open,
+        silence_id=row.silence_id)
 
 
 def _rows(session: Session, athlete_id: str, *conditions: Any,
@@ -165,3 +173,31 @@ def athlete_alerts(session: Session, athlete_id: str, window: AlertWindow, now: 
     return AthleteAlerts(tuple(events), tuple(nudges), tuple(still_open))
 
 
+
+
+@dataclass(frozen=True)
+class SilenceListing:
+    """A silence in force, as a digest line needs it."""
+
+    silence_id: str
+    athlete_id: str
+    rule_ids: tuple[str, ...]
+    labels: tuple[str, ...]  # the rules as a reader names them ("strength nudges", "run_streak")
+    preset: str | None
+    reason: str
+    created_by: str | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+def athlete_silences(session: Session, athlete_id: str, now: datetime,
+                     groups: Mapping[str, tuple[str, ...]]) -> tuple[SilenceListing, ...]:
+    """The athlete's silences in force at `now`, the soonest to end first; `groups` are the
+    presets file's (rules.silences.rule_groups), naming a fully muted group by its name."""
+    found = sorted(list_silences(session, athlete_id=athlete_id, active_at=now),
+                   key=lambda silence: (silence.ends_at, silence.id))
+    return tuple(SilenceListing(
+        silence_id=silence.id, athlete_id=silence.athlete_id, rule_ids=silence.rule_ids,
+        labels=rule_labels(silence.rule_ids, groups), preset=silence.preset,
+        reason=silence.reason, created_by=silence.created_by, starts_at=silence.starts_at,
+        ends_at=silence.ends_at) for silence in found)

@@ -132,6 +132,9 @@ class Activity(Base):
     step_length_m: Mapped[float | None] = mapped_column(Float)
     ground_contact_ms: Mapped[float | None] = mapped_column(Float)
     rpe: Mapped[float | None] = mapped_column(Float)  # perceived effort, Borg CR10 (0-10)
+    # how the runner felt (FIT session workout_feel, field 192): 0 (very weak) .. 100 (very
+    # strong); None when the watch did not ask
+    feel: Mapped[float | None] = mapped_column(Float)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     decoder: Mapped[str | None] = mapped_column(String(40))  # e.g. "fitparse 1.2.0"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
@@ -178,8 +181,11 @@ class Alert(Base):
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last severity rise
-    # why a firing was recorded but not sent (stale data, cooldown); None when it was notified
+    # why a firing was recorded but not sent (stale data, cooldown, a silence); None when it
+    # was notified
     silenced_reason: Mapped[str | None] = mapped_column(Text)
+    # the silence that held it back, while one did (`strideguard silence`)
+    silence_id: Mapped[str | None] = mapped_column(ForeignKey("silences.id"))
     # immediate: notified on its own; digest: recorded and shown in the next weekly digest
     deliver: Mapped[str] = mapped_column(String(16), default="immediate",
                                          server_default="immediate")
@@ -196,6 +202,47 @@ class Alert(Base):
               sqlite_where=text("resolved_at IS NULL"),
               postgresql_where=text("resolved_at IS NULL")),
     )
+
+
+JOURNAL_AREAS = ("lower_back", "si_joint", "hip", "knee", "shin", "foot", "other")
+
+
+class JournalEntry(Base):
+    """What the watch cannot see, per local day: pain 0-10 where it hurts, and a note
+    (`strideguard journal add`, or a journal.csv dropped in the athlete's inbox folder)."""
+
+    __tablename__ = "journal_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    athlete_id: Mapped[str] = mapped_column(ForeignKey("athletes.id"))
+    day: Mapped[date] = mapped_column(Date)  # the athlete's local date
+    area: Mapped[str | None] = mapped_column(String(20))  # one of JOURNAL_AREAS
+    pain: Mapped[int | None] = mapped_column(Integer)  # 0 (none) .. 10 (worst imaginable)
+    note: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # cli | csv
+    # the journal.csv it came from (archived like a FIT file) and its line there
+    source_file_id: Mapped[int | None] = mapped_column(ForeignKey("source_files.id"))
+    line: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+    __table_args__ = (Index("ix_journal_entries_athlete_day", "athlete_id", "day"),)
+
+
+class Silence(Base):
+    """Rules muted for one athlete for a while (Alertmanager's model): the rules are still
+    evaluated; what a silence covers is recorded with its id, not sent, until it ends."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    athlete_id: Mapped[str] = mapped_column(ForeignKey("athletes.id"), index=True)
+    rule_ids: Mapped[list[str]] = mapped_column(JSON)
+    preset: Mapped[str | None] = mapped_column(String(40))  # the preset it was made from
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)  # `silence expire` sets it to now
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
 class Digest(Base):

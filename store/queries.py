@@ -1,5 +1,5 @@
 """Read-only listings the commands print: activities with their files, alerts with their deliveries,
-athlete ids. Each is one query returning plain data, so the CLI holds no SQL."""
+journal entries, athlete ids. Each is one query returning plain data, so the CLI holds no SQL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from store.models import Activity, Alert, Athlete, SourceFile
+from store.models import Activity, Alert, Athlete, JournalEntry, Silence, SourceFile
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class AlertRow:
     deliver: str  # immediate | digest
     payload: dict[str, Any]
     deliveries: tuple[DeliveryRow, ...]
+    silence_id: str | None = None  # the silence holding it back (never sent while it did)
 
 
 def list_activities(session: Session, athlete_id: str | None = None) -> list[ActivityRow]:
@@ -97,11 +98,112 @@ def list_alerts(session: Session, athlete_id: str | None = None) -> list[AlertRo
             deliveries=tuple(
                 DeliveryRow(m.channel, m.kind, m.status, m.attempts, m.last_error)
                 for m in sorted(alert.outbox, key=lambda m: m.id)),
+            silence_id=alert.silence_id,
         )
         for alert in session.scalars(query).unique().all()
+    ]
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One journal entry, and the journal.csv line it came from (None for `journal add`)."""
+
+    id: int
+    athlete_id: str
+    day: date
+    area: str | None
+    pain: int | None
+    note: str | None
+    source: str  # cli | csv
+    source_file: str | None
+    line: int | None
+
+
+def list_journal(session: Session, athlete_id: str | None = None) -> list[JournalRow]:
+    """Journal entries by athlete, day and entry order, optionally of one athlete."""
+    query = (select(JournalEntry, SourceFile.original_name)
+             .outerjoin(SourceFile, JournalEntry.source_file_id == SourceFile.id)
+             .order_by(JournalEntry.athlete_id, JournalEntry.day, JournalEntry.id))
+    if athlete_id:
+        query = query.where(JournalEntry.athlete_id == athlete_id)
+    return [
+        JournalRow(id=entry.id, athlete_id=entry.athlete_id, day=entry.day, area=entry.area,
+                   pain=entry.pain, note=entry.note, source=entry.source,
+                   source_file=file_name, line=entry.line)
+        for entry, file_name in session.execute(query).all()
     ]
 
 
 def athlete_ids(session: Session, configured: Iterable[str] = ()) -> list[str]:
     """Every athlete the store has met, and those the config names, sorted."""
     return sorted(set(session.scalars(select(Athlete.id)).all()) | set(configured))
+
+
+@dataclass(frozen=True)
+class SilenceRow:
+    """One stored silence: rules muted for an athlete over [starts_at, ends_at)."""
+
+    id: str
+    athlete_id: str
+    rule_ids: tuple[str, ...]
+    preset: str | None
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str | None
+    created_at: datetime
+
+    def active_at(self, moment: datetime) -> bool:
+        return self.starts_at <= moment < self.ends_at
+
+
+def _silence_row(silence: Silence) -> SilenceRow:
+    return SilenceRow(id=silence.id, athlete_id=silence.athlete_id,
+                      rule_ids=tuple(silence.rule_ids or ()), preset=silence.preset,
+                      starts_at=silence.starts_at, ends_at=silence.ends_at,
+                      reason=silence.reason, created_by=silence.created_by,
+                      created_at=silence.created_at)
+
+
+def list_silences(session: Session, *, athlete_id: str | None = None,
+                  active_at: datetime | None = None) -> list[SilenceRow]:
+    """Silences in start order, optionally of one athlete, optionally only those in force at
+    `active_at` (starts_at <= active_at < ends_at)."""
+    query = select(Silence).order_by(Silence.starts_at, Silence.id)
+    if athlete_id is not None:
+        query = query.where(Silence.athlete_id == athlete_id)
+    if active_at is not None:
+        query = query.where(Silence.starts_at <= active_at, Silence.ends_at > active_at)
+    return [_silence_row(silence) for silence in session.scalars(query)]
+
+
+def find_silences(session: Session, id_or_prefix: str) -> list[SilenceRow]:
+    """The silence with this id, or every silence whose id starts with it (a short id)."""
+    exact = session.get(Silence, id_or_prefix)
+    if exact is not None:
+        return [_silence_row(exact)]
+    query = select(Silence).where(Silence.id.startswith(id_or_prefix, autoescape=True))
+    return [_silence_row(silence) for silence in session.scalars(query.order_by(Silence.id))]
+
+
+def add_silence(session: Session, *, silence_id: str, athlete_id: str,
+                rule_ids: tuple[str, ...], preset: str | None, starts_at: datetime,
+                ends_at: datetime, reason: str, created_by: str | None) -> SilenceRow:
+    """Store a silence (the caller commits); the athlete's row must exist."""
+    silence = Silence(id=silence_id, athlete_id=athlete_id, rule_ids=list(rule_ids),
+                      preset=preset, starts_at=starts_at, ends_at=ends_at, reason=reason,
+                      created_by=created_by, created_at=starts_at)
+    session.add(silence)
+    session.flush()
+    return _silence_row(silence)
+
+
+def end_silence(session: Session, silence_id: str, now: datetime) -> SilenceRow:
+    """End the silence now (ends_at = now; the caller commits), unless it has ended already."""
+    silence = session.get(Silence, silence_id)
+    if silence is None:
+        raise LookupError(f"no silence {silence_id!r}")
+    if silence.ends_at > now:
+        silence.ends_at = max(now, silence.starts_at)
+        session.flush()
+    return _silence_row(silence)

@@ -114,13 +114,23 @@ def test_single_run_spike_ratio_against_30_days_before_the_run() -> None:
 
 
 def test_spike_ratio_takes_the_worst_run_of_the_week_and_ignores_same_day_runs() -> None:
-    # D-3: 11 km vs 10 km before (1.1); D: 9 km vs 11 km (0.82); same-day runs don't count
-    h = history(run(3, 11, 1), run(3, 2, 2), run(0, 9, 3), run(10, 10, 4))
+    # D-3: 11 km vs 10 km before (1.1); D: 9 km vs 11 km (0.82); same-day runs don't count;
+    # the strength session 40 days ago puts both runs' months on record
+    h = history(run(3, 11, 1), run(3, 2, 2), run(0, 9, 3), run(10, 10, 4), strength(40))
     assert longest_run_ratio_30d(h).value == pytest.approx(1.1)
 
 
 def test_spike_ratio_is_null_without_an_earlier_run() -> None:
     assert longest_run_ratio_30d(history(run(0, 10), run(40, 5))).value is None
+
+
+def test_spike_ratio_waits_until_a_runs_month_is_on_record() -> None:
+    # a new user's first days: 5, 6 and 10 km; the month before the 10 km run is not recorded
+    first_days = (run(4, 5), run(2, 6), run(0, 10))
+    assert longest_run_ratio_30d(history(*first_days)).value is None
+    # on record from D-30 on: the 10 km run counts; the 6 km run's month (from D-32) does not
+    found = longest_run_ratio_30d(history(*first_days, strength(30)))
+    assert found.value == pytest.approx(10 / 6, abs=1e-3) and found.activity_ids == (1000,)
 
 
 def test_acwr_uncoupled_by_hand() -> None:

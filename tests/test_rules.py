@@ -180,7 +180,9 @@ def test_backfill_sends_nothing_then_a_new_run_today_makes_the_nudge_current_onc
     run_evaluation(store, config, now=NOW + timedelta(minutes=5))
     assert outbox_count(store) == 0
 
-    store_plan(store, [PlannedSession(TODAY, "run", 6.0)])  # fresh data, still no strength
+    # fresh data, still no strength; a gentle first run after the long break (3 km, half the
+    # old block's typical run: return_after_break stays quiet)
+    store_plan(store, [PlannedSession(TODAY, "run", 3.0)])
     report = run_evaluation(store, config, now=NOW + timedelta(minutes=10))
     assert [(t.kind, t.finding.rule.id, t.deliver, t.notified)
             for t in report.transitions] == [("fired", "no_strength_7d", "digest", False)]

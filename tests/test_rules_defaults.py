@@ -30,9 +30,11 @@ PACE_S_PER_KM = 330.0
 
 def write_weeks(inbox: Path, weeks: int = 10, *,
                 cadence_of: Callable[[date], float] = lambda _day: 170.0,
-                strength_from: date | None = None, last_run_km: float | None = None) -> int:
-    """Ten weeks ending TODAY: five runs a week at 5:30/km with balanced ground contact, and
-    two strength sessions a week, none from `strength_from` on when it is given."""
+                strength_from: date | None = None, last_run_km: float | None = None,
+                balance_left_pct: float = 50.0) -> int:
+    """Ten weeks ending TODAY: five runs a week at 5:30/km with balanced ground contact (or
+    `balance_left_pct`), and two strength sessions a week, none from `strength_from` on when it
+    is given."""
     folder = inbox / "ana"
     folder.mkdir(parents=True, exist_ok=True)
     first_monday = TODAY - timedelta(days=7 * weeks - 1)
@@ -44,7 +46,7 @@ def write_weeks(inbox: Path, weeks: int = 10, *,
                 km = last_run_km
             start = datetime(day.year, day.month, day.day, 7, tzinfo=UTC)
             data = encode_run(start, km * 1000, km * PACE_S_PER_KM, cadence_spm=cadence_of(day),
-                              stance_time_balance_left_pct=50.0, interval_s=15.0)
+                              stance_time_balance_left_pct=balance_left_pct, interval_s=15.0)
             (folder / f"{day}-run.fit").write_bytes(data)
             count += 1
         for weekday in STRENGTH_DAYS:
@@ -121,3 +123,43 @@ def test_cadence_falling_16_spm_over_six_weeks_gets_a_form_alert(
     assert "5 % higher at the same pace" in form.payload["advice"][0]
     assert "fell about" in form.payload["summary"]
     assert "not medical advice" in form.payload["disclaimer"]
+
+
+def write_run(inbox: Path, day: date, km: float, **record_options: float) -> None:
+    folder = inbox / "ana"
+    folder.mkdir(parents=True, exist_ok=True)
+    start = datetime(day.year, day.month, day.day, 7, tzinfo=UTC)
+    (folder / f"{day}-run.fit").write_bytes(encode_run(
+        start, km * 1000, km * PACE_S_PER_KM, interval_s=15.0, **record_options))
+
+
+def test_a_new_users_first_five_days_bring_no_spike_warning(
+        ingest_and_evaluate: Callable[[], dict[str, Alert]]) -> None:
+    """5, 6 and 10 km in the first five days of history: the 30 days before the 10 km run hold
+    almost nothing yet, so the spike rule waits until they are on record (min_history)."""
+    inbox = ingest_and_evaluate.inbox  # type: ignore[attr-defined]
+    for days_before, km in ((4, 5.0), (2, 6.0), (0, 10.0)):
+        write_run(inbox, TODAY - timedelta(days=days_before), km)
+    assert ingest_and_evaluate() == {}
+
+
+def test_a_single_old_run_dropped_today_says_nothing_about_balance(
+        ingest_and_evaluate: Callable[[], dict[str, Alert]]) -> None:
+    """One run from 2017 with 55 % left: "the last runs" look back eight weeks only."""
+    write_run(ingest_and_evaluate.inbox, date(2017, 5, 18), 8.0,  # type: ignore[attr-defined]
+              stance_time_balance_left_pct=55.0)
+    assert ingest_and_evaluate() == {}
+
+
+def test_a_lopsided_balance_names_the_runs_and_the_band_the_rule_uses(
+        ingest_and_evaluate: Callable[[], dict[str, Alert]]) -> None:
+    write_weeks(ingest_and_evaluate.inbox, balance_left_pct=53.0)  # type: ignore[attr-defined]
+    alerts = ingest_and_evaluate()
+    assert set(alerts) == {"gct_imbalance"}
+    payload = alerts["gct_imbalance"].payload
+    assert payload["summary"] == (
+        f"Your ground-contact balance is {payload['value']} % left, the median of your last 5 "
+        f"runs (since {(TODAY - timedelta(days=6)).isoformat()}); this rule speaks up outside "
+        "47.8-52.2 %, what Garmin rates poor.")
+    assert payload["condition"] == "outside 47.8..52.2"
+    assert payload["detail"]["runs"] == 5
