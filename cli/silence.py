@@ -19,14 +19,8 @@ from rules.silences import (
     until_text,
 )
 from store import ensure_athlete, utc_now
-from store.queries import (
-    SilenceRow,
-    add_silence,
-    athlete_ids,
-    end_silence,
-    find_silences,
-    list_silences,
-)
+from store.queries import athlete_ids
+from store.silences import SilenceRow, add_silence, end_silence, find_silences, list_silences
 from wiring import App, open_app
 
 

@@ -201,6 +201,12 @@ _SPECS = (
                _bands((None, 0.6, "gentle: under 0.6 of the old load"),
                       (0.6, 0.8, "0.6-0.8 of the old load"),
                       (0.8, None, "near the old load or above (0.8 or more)"))),
+    MetricSpec("return_first_run_ratio", "x",
+               "the first run back against the typical run before the break (first 6 days)",
+               "comeback.return_first_run_ratio",
+               _bands((None, 0.6, "gentle: under 0.6 of a typical run"),
+                      (0.6, 0.8, "0.6-0.8 of a typical run"),
+                      (0.8, None, "near a typical run or above (0.8 or more)"))),
 )
 
 CATALOGUE: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}

@@ -174,3 +174,17 @@ def return_ratio(history: History) -> MetricResult:
            else tuple(run.activity_id for run in comeback.since))
     return MetricResult(round(value, 3), ids,
                         {**comeback.detail(), "phase": "first_run" if weekly is None else "weekly"})
+
+
+def return_first_run_ratio(history: History) -> MetricResult:
+    """The first run back ÷ the median run of the four weeks before the break, on days 1-6
+    after a break of ≥ 14 days (R..R+5); null otherwise, and from day 7 on, when return_ratio
+    turns to the weekly load: a rule about the first day back cannot fire a week later.
+
+    Addendum §1 (grade C): ≥ 0.8 × the typical run (≥ 0.6 × after 28 days off) is "near the old
+    load"."""
+    comeback = _comeback(history)
+    if comeback is None or comeback.weekly_ratio is not None:
+        return NO_DATA
+    return MetricResult(round(comeback.first_run_ratio, 3), (comeback.first_run.activity_id,),
+                        {**comeback.detail(), "phase": "first_run"})

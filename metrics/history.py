@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from metrics.daily import DailySeries
 
 T = TypeVar("T")
+JOURNAL_LOOKBACK_DAYS = 90  # journal entries a history holds: what any metric or chart reads
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,9 @@ def load_history(session: Session, athlete_id: str, timezone_name: str, as_of: d
     entries = session.execute(
         select(JournalEntry.id, JournalEntry.day, JournalEntry.pain, JournalEntry.area,
                JournalEntry.note)
-        .where(JournalEntry.athlete_id == athlete_id, JournalEntry.day <= as_of)
+        # the journal metrics look a week back; explain and alert charts six weeks before that
+        .where(JournalEntry.athlete_id == athlete_id, JournalEntry.day <= as_of,
+               JournalEntry.day > as_of - timedelta(days=JOURNAL_LOOKBACK_DAYS))
         .order_by(JournalEntry.day, JournalEntry.id)
     ).all()
     return History(as_of=as_of, points=points_from_rows(rows, timezone_name, as_of),

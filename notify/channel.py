@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from charts import Png
 
 # firing: an alert's episode started (or got worse); resolved: its condition cleared;
-# digest: a runner's weekly digest; squad-digest: the coach's weekly digest of every runner
-NoticeKind = Literal["firing", "resolved", "digest", "squad-digest"]
+# digest: a runner's weekly digest; squad-digest: the coach's weekly digest of every runner;
+# notice: a short message to the runner that is not an alert (a silence ends tomorrow)
+NoticeKind = Literal["firing", "resolved", "digest", "squad-digest", "notice"]
 DIGEST_KINDS: tuple[NoticeKind, ...] = ("digest", "squad-digest")
 
 

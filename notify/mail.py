@@ -26,6 +26,7 @@ MAX_MESSAGE_BYTES = 1_000_000
 # X-StrideGuard-Kind per notice kind (DESIGN §2.1)
 HEADER_KIND: dict[str, str] = {
     "firing": "alert", "resolved": "resolved", "digest": "digest", "squad-digest": "squad-digest",
+    "notice": "notice",
 }
 
 
@@ -92,6 +93,26 @@ def render_alert_email(
         images=[image] if image is not None else (),
     )
     return render_within_budget(message, f"alert {alert['alert_id']}")
+
+
+def render_notice_email(
+    notice: Mapping[str, Any], *, sender: str, to: list[str], event_id: str
+) -> bytes:
+    """A short message to the runner that is not an alert (`notice` templates): its
+    `subject`, `athlete_name`, `lines` (paragraphs) and `disclaimer`."""
+    templates = email_templates()
+    context = {"n": notice}
+    message = build_message(
+        subject=notice["subject"],
+        text=templates.get_template("notice.txt.j2").render(context),
+        html=templates.get_template("notice.html.j2").render(context),
+        sender=sender,
+        to=to,
+        message_id=f"<{event_id}@strideguard>",
+        extra_headers={"X-StrideGuard-Kind": HEADER_KIND["notice"],
+                       "X-StrideGuard-Athlete": notice["athlete"]},
+    )
+    return render(message)
 
 
 def render_digest_email(

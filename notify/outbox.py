@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache, partial
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -99,6 +101,30 @@ def enqueue_digest(
                         digest=content)
         row = _row(config, notice, dedupe_key, moment)
         row.digest_id = digest_id
+        session.add(row)
+        queued.append(row)
+    session.flush()
+    return queued
+
+
+def enqueue_notice(
+    session: Session,
+    config: ServiceConfig,
+    notice: Mapping[str, Any],
+    key: str,
+    now: datetime | None = None,
+) -> list[OutboxMessage]:
+    """Queue a short message to the runner (`notice["athlete"]`), once per `key` and target,
+    in the caller's transaction: email to the runner's own address, else an .eml file."""
+    moment = now or utc_now()
+    queued: list[OutboxMessage] = []
+    athlete_id = str(notice["athlete"])
+    for target in channels.targets_for(config, athlete_id, "notice"):
+        dedupe_key = f"{target.channel}|notice|{key}"
+        if _queued(session, dedupe_key):
+            continue
+        row = _row(config, Notice(notice, athlete_id, "notice", target, new_event_id(), moment),
+                   dedupe_key, moment)
         session.add(row)
         queued.append(row)
     session.flush()

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from rules.judge import Finding
 from rules.schema import SEVERITIES
 from rules.silences import ActiveSilence
-from store import Activity, Alert
+from store import Activity, Alert, OutboxMessage
 
 if TYPE_CHECKING:
     from metrics import History
@@ -142,6 +142,14 @@ class AlertStates:
         if escalated:
             alert.escalated_at = self.now  # the digest lists the rise in its week
         silenced_before = alert.silenced_reason
+        # held back by a silence: its data was news then, so the silence's end does not make
+        # it stale (a 4-day silence must not lose the alert to max_alert_age)
+        check_stale = alert.silence_id is None
+        if silenced_before and not escalated:
+            reason, silence_id = self._held_back(finding, history, check_stale=check_stale)
+            if reason:  # still held back: nothing to rebuild
+                alert.silenced_reason, alert.silence_id = reason, silence_id
+                return None
         if escalated or silenced_before:
             alert.severity, alert.threshold, alert.as_of = (finding.severity, finding.threshold,
                                                             finding.as_of)
@@ -149,7 +157,9 @@ class AlertStates:
             # an info nudge that became a warning is a risk now: it leaves the digest
             alert.deliver = finding.rule.delivery_for(finding.severity)
         if silenced_before:
-            alert.silenced_reason, alert.silence_id = self._held_back(finding, history)
+            alert.silenced_reason, alert.silence_id = (
+                self._held_back(finding, history, check_stale=check_stale) if escalated
+                else (None, None))
             if alert.silenced_reason:
                 return None
             alert.fired_at = self.now  # the episode is notified now; cooldowns count from here
@@ -170,27 +180,43 @@ class AlertStates:
                           deliver=alert.deliver)
 
     def _notify(self, alert: Alert, kind: NoticeKind) -> bool:
-        """Queue the alert's notification unless it was silenced or belongs to the digest;
-        whether it is (or, in a dry run, would be) notified now."""
-        if alert.silenced_reason is not None or alert.deliver == "digest":
+        """Queue the alert's notification unless it was held back or belongs to the digest;
+        whether it is (or, in a dry run, would be) notified now.
+
+        A resolution goes to whoever heard the firing, even when a later rise was held back by
+        a silence (the outbox sends it only on channels that were told of the firing)."""
+        if kind == "resolved":
+            if not self._firing_sent(alert):
+                return False
+        elif alert.silenced_reason is not None or alert.deliver == "digest":
             return False
         if self.enqueue:
             self.enqueue(self.session, alert, kind)
         return True
+
+    def _firing_sent(self, alert: Alert) -> bool:
+        """Whether a firing of this alert was queued for some channel (or, in a dry run, would
+        have been: it was not held back)."""
+        if self.enqueue is None:
+            return alert.silenced_reason is None and alert.deliver != "digest"
+        return self.session.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.alert_id == alert.id, OutboxMessage.kind == "firing").limit(1)) \
+            is not None
 
     def _silence_for(self, finding: Finding) -> ActiveSilence | None:
         """The first of the athlete's silences in force now that covers the finding's rule."""
         return next((silence for silence in self.silences.get(finding.athlete_id, ())
                      if silence.covers(finding.rule.id, self.now)), None)
 
-    def _held_back(self, finding: Finding,
-                   history: History) -> tuple[str | None, str | None]:
+    def _held_back(self, finding: Finding, history: History,
+                   check_stale: bool = True) -> tuple[str | None, str | None]:
         """Why a firing is recorded and not sent, and the silence's id when a silence is why:
         a silence first (the user's word), then stale data, then the cooldown."""
         silence = self._silence_for(finding)
         if silence is not None:
             return silence.reason, silence.id
-        return self._stale_reason(finding, history) or self._cooldown_reason(finding), None
+        stale = self._stale_reason(finding, history) if check_stale else None
+        return stale or self._cooldown_reason(finding), None
 
     def _data_time(self, finding: Finding, history: History) -> datetime | None:
         """When the data behind the finding was recorded: its newest activity, else the

@@ -18,9 +18,10 @@ from rules.judge import Finding, judge
 from rules.loader import RuleSet
 from rules.payload import advice_context, build_payload
 from rules.schema import Rule
-from rules.silences import ActiveSilence
+from rules.silences import ActiveSilence, Announce, ending_notices, rule_groups
 from store import Store, ensure_athlete
-from store.queries import athlete_ids, list_silences
+from store.queries import athlete_ids
+from store.silences import list_silences
 
 log = logging.getLogger("strideguard.rules")
 
@@ -88,13 +89,26 @@ def _evaluate_athlete(session: Session, config: ServiceConfig, rule_set: RuleSet
         report.retired.extend(states.retire(athlete_id, in_force))
 
 
+def _announce_endings(session: Session, config: ServiceConfig, rule_set: RuleSet,
+                      athlete_id: str, now: datetime, announce: Announce) -> None:
+    athlete_cfg = config.athlete(athlete_id)
+    name = athlete_cfg.name if athlete_cfg and athlete_cfg.name else athlete_id
+    for key, notice in ending_notices(session, athlete_id, name, config.timezone_for(athlete_id),
+                                      now, rule_groups(list(config.rules)),
+                                      rule_set.advice.disclaimer.strip()):
+        announce(session, notice, key)
+        log.info("%s: told that silence %s ends within a day", athlete_id, notice["silence_id"])
+
+
 def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
              as_of: date | None = None, now: datetime | None = None,
              enqueue: Enqueue | None = None, dry_run: bool = False,
-             athlete_id: str | None = None, rule_id: str | None = None) -> EvaluationReport:
+             athlete_id: str | None = None, rule_id: str | None = None,
+             announce: Announce | None = None) -> EvaluationReport:
     """One evaluation pass; alerts and their outbox rows are written in one transaction.
 
-    A dry run computes the same transitions and rolls everything back.
+    A dry run computes the same transitions and rolls everything back. `announce` queues the
+    notice that a silence ends within a day (once per silence).
     """
     moment = now or datetime.now(UTC)
     report = EvaluationReport()
@@ -106,6 +120,8 @@ def evaluate(store: Store, config: ServiceConfig, rule_set: RuleSet, *,
             ensure_athlete(session, each)
             day = as_of or local_today(config.timezone_for(each), moment)
             _evaluate_athlete(session, config, rule_set, each, day, states, report, rule_id)
+            if announce is not None and not dry_run and rule_id is None:
+                _announce_endings(session, config, rule_set, each, moment, announce)
         if dry_run:
             session.rollback()
         else:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from rules.schema import SEVERITIES
 from rules.silences import rule_labels
 from store import Alert, Digest, DigestAlert
-from store.queries import list_silences
+from store.silences import list_silences
 
 FIRED, ESCALATED, RESOLVED, HELD_BACK, OPEN = "fired", "escalated", "resolved", "held back", "open"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -27,7 +27,9 @@ from config.validate import validate_tree
 from config.yaml_tree import ConfigError, format_key_path, load_yaml_tree, node_position
 
 if TYPE_CHECKING:
-    from store.queries import SilenceRow
+    from sqlalchemy.orm import Session
+
+    from store.silences import SilenceRow
 
 log = logging.getLogger("strideguard.rules")
 
@@ -277,3 +279,46 @@ class ActiveSilence:
 
     def covers(self, rule_id: str, moment: datetime) -> bool:
         return rule_id in self.rule_ids and self.starts_at <= moment < self.ends_at
+
+
+ENDING_NOTICE_AHEAD = timedelta(days=1)  # the athlete is told the day before a silence ends
+
+# notify's notice queue, handed in by the caller: (session, notice, once-only key) -> None
+Announce = Callable[["Session", Mapping[str, object], str], None]
+
+
+def ending_notices(session: Session, athlete_id: str, athlete_name: str, timezone_name: str,
+                   now: datetime, groups: Mapping[str, tuple[str, ...]],
+                   disclaimer: str) -> list[tuple[str, dict[str, object]]]:
+    """The athlete's silences that end within a day and were not announced yet, marked as
+    announced (in the caller's transaction), each as (key, notice) for notify's queue."""
+    from sqlalchemy import select  # check-config reads presets without loading the store
+
+    from store import Silence
+
+    found = session.scalars(select(Silence).where(
+        Silence.athlete_id == athlete_id, Silence.starts_at <= now, Silence.ends_at > now,
+        Silence.ends_at <= now + ENDING_NOTICE_AHEAD, Silence.ending_notice_at.is_(None)))
+    notices = []
+    for silence in found:
+        silence.ending_notice_at = now
+        labels = ", ".join(rule_labels(silence.rule_ids or (), groups))
+        if ends_at_midnight(silence.ends_at, timezone_name):
+            last = last_local_day(silence.ends_at, timezone_name)
+            when = f"at the end of {last:%A} {last.day} {last:%B}"
+        else:
+            local = _local(silence.ends_at, timezone_name)
+            when = f"on {local:%A} {local.day} {local:%B} at {local:%H:%M}"
+        why = f"{silence.preset}: {silence.reason}" if silence.preset else silence.reason
+        notices.append((f"silence-ending/{silence.id}", {
+            "kind": "silence-ending", "athlete": athlete_id, "athlete_name": athlete_name,
+            "silence_id": silence.id, "ends_at": silence.ends_at.isoformat(),
+            "subject": f"[StrideGuard] Your silence ends {when}",
+            "lines": [f"The silence you set ({why}) ends {when}. From then on StrideGuard "
+                      f"tells you again about: {labels}.",
+                      "If anything it held back still holds then, you will hear about it "
+                      "once. To keep it quiet for longer, add a new silence "
+                      "(strideguard silence add)."],
+            "disclaimer": disclaimer}))
+    session.flush()
+    return notices

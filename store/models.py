@@ -243,6 +243,8 @@ class Silence(Base):
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # when the athlete was told it ends within a day (once per silence)
+    ending_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Digest(Base):

@@ -31,7 +31,7 @@ from rules.silences import (
     until_text,
 )
 from store import Alert, OutboxMessage, Store
-from store.queries import add_silence
+from store.silences import add_silence
 
 SPIKE_PLAN_KM = [5.0, 6.0, 5.0, 6.0, 8.0]  # a steady month, then a 17 km long run (2.1x)
 
@@ -205,6 +205,36 @@ def test_an_escalation_a_silence_covers_waits_for_its_end(
     run_evaluation(store, config, now=NOW + timedelta(days=1, hours=1))
     [spike] = alerts_by_rule(store)["single_run_spike"]
     assert spike.silence_id is None and sent_for(store, spike.id) == 2
+
+
+def test_a_silence_longer_than_max_alert_age_still_lets_the_alert_through(
+        store: Store, config: ServiceConfig) -> None:
+    """A spike under a 4-day silence: when the silence ends the run is 4 days old, more than
+    max_alert_age (3 d), but it was news when the silence held it: it is sent then, once."""
+    store_plan(store, weekly_plan(TODAY, 6, SPIKE_PLAN_KM, final_run_km=17.0))
+    silence(store, ("single_run_spike",), NOW - timedelta(hours=1), NOW + timedelta(days=4))
+    run_evaluation(store, config)
+    later = NOW + timedelta(days=4, hours=1)
+    run_evaluation(store, config, now=later, as_of=TODAY + timedelta(days=4))
+    [spike] = alerts_by_rule(store)["single_run_spike"]
+    assert spike.silenced_reason is None and sent_for(store, spike.id) == 1
+
+
+def test_a_resolution_reaches_those_told_of_the_firing_after_a_held_back_rise(
+        store: Store, config: ServiceConfig) -> None:
+    """warn sent; a rise to critical held back by a silence; then it clears: whoever heard the
+    warning hears that it resolved."""
+    store_plan(store, weekly_plan(TODAY, 6, SPIKE_PLAN_KM, final_run_km=10.0))
+    run_evaluation(store, config)
+    silence(store, ("single_run_spike",), NOW, NOW + timedelta(days=30))
+    store_plan(store, [PlannedSession(TODAY, "run", 17.0)])
+    run_evaluation(store, config, now=NOW + timedelta(hours=1))
+    cleared = TODAY + timedelta(days=8)  # both runs have left the 7-day window
+    report = run_evaluation(store, config, as_of=cleared, now=NOW + timedelta(days=8))
+    [spike] = alerts_by_rule(store)["single_run_spike"]
+    assert spike.resolved_at is not None
+    assert [(t.kind, t.notified) for t in report.transitions
+            if t.finding.rule.id == "single_run_spike"] == [("resolved", True)]
 
 
 # --- the presets file --------------------------------------------------------------------------
@@ -395,3 +425,39 @@ def test_the_digest_lists_what_a_silence_held_back_and_the_silence_with_its_end(
     assert line.ends_in_days is None
     assert "Muted until Sat 21 Nov" in render_athlete_digest(early, {}).text
     assert "hear about these again" not in render_athlete_digest(early, {}).text
+
+
+def test_the_athlete_is_told_the_day_before_a_silence_ends_once(
+        store: Store, config: ServiceConfig) -> None:
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    from notify.outbox import enqueue_alert, enqueue_notice
+    from rules.evaluate import evaluate
+
+    store_plan(store, weekly_plan(TODAY, 3, SPIKE_PLAN_KM))
+    silence(store, ("no_strength_7d", "run_streak"), NOW - timedelta(days=5),
+            NOW + timedelta(hours=30), preset="holiday", reason="Lisbon")
+
+    def evaluate_at(moment: datetime) -> None:
+        evaluate(store, config, load_rules(), now=moment,
+                 enqueue=lambda session, alert, kind: enqueue_alert(session, config, alert,
+                                                                    kind, moment),
+                 announce=lambda session, notice, key: enqueue_notice(session, config, notice,
+                                                                      key, moment))
+
+    def notices() -> list[OutboxMessage]:
+        with store.session() as session:
+            return list(session.scalars(select(OutboxMessage).where(
+                OutboxMessage.kind == "notice")))
+
+    evaluate_at(NOW)  # 30 h before the end: not yet
+    assert notices() == []
+    evaluate_at(NOW + timedelta(hours=7))  # 23 h before: told
+    evaluate_at(NOW + timedelta(hours=8))  # and only once
+    [row] = notices()
+    message = message_from_bytes(row.payload, policy=default_policy)
+    assert message["X-StrideGuard-Kind"] == "notice" and "ends" in message["Subject"]
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "holiday: Lisbon" in text and "run_streak" in text
+    assert "not medical advice" in text

@@ -5,7 +5,7 @@ dispatch. `cli/` and `service.py` both start from `open_app`."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -19,7 +19,7 @@ from ingest import IngestOutcome, IngestSettings, ingest_inbox, settings_from_co
 from notify.channel import NoticeKind
 from notify.channels import channel_kinds, targets_for
 from notify.dispatch import dispatch_due
-from notify.outbox import enqueue_alert, enqueue_digest
+from notify.outbox import enqueue_alert, enqueue_digest, enqueue_notice
 from rules.evaluate import EvaluationReport, evaluate
 from rules.loader import RuleSet, RulesReloader, load_rules
 from store import SQUAD_KEY, Alert, Store, open_store, utc_now
@@ -63,8 +63,12 @@ class App:
         def enqueue(session: Session, alert: Alert, kind: NoticeKind) -> None:
             enqueue_alert(session, self.config, alert, kind)
 
+        def announce(session: Session, notice: Mapping[str, object], key: str) -> None:
+            enqueue_notice(session, self.config, notice, key)
+
         return evaluate(self.store, self.config, self.rules, as_of=as_of, enqueue=enqueue,
-                        dry_run=dry_run, athlete_id=athlete_id, rule_id=rule_id)
+                        dry_run=dry_run, athlete_id=athlete_id, rule_id=rule_id,
+                        announce=announce)
 
     def dispatch(self, *, ignore_backoff: bool = False) -> Counter[str]:
         return dispatch_due(self.store, self.config, ignore_backoff=ignore_backoff)

@@ -10,7 +10,7 @@ from email.utils import parseaddr
 
 from config.schema import EmailConfig, ServiceConfig
 from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
-from notify.mail import render_alert_email, render_digest_email
+from notify.mail import render_alert_email, render_digest_email, render_notice_email
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class EmailChannel:
             return []
         athlete = config.athlete(athlete_id) if athlete_id is not None else None
         own = [athlete.email] if athlete and athlete.email else []
-        if kind == "digest":
+        if kind in ("digest", "notice"):
             recipients = own
         elif kind == "squad-digest":
             recipients = list(config.notify.email.to)
@@ -50,6 +50,9 @@ class EmailChannel:
         sender, to = config.notify.email.sender, list(notice.target.recipients)
         if notice.digest is not None:
             return render_digest_email(notice.digest, sender=sender, to=to,
+                                       event_id=notice.event_id)
+        if notice.kind == "notice":
+            return render_notice_email(notice.payload, sender=sender, to=to,
                                        event_id=notice.event_id)
         return render_alert_email(notice.payload, notice.kind, sender=sender, to=to,
                                   event_id=notice.event_id, chart=notice.chart())

@@ -47,7 +47,7 @@ class WebhookChannel:
     def targets(
         self, config: ServiceConfig, athlete_id: str | None, kind: NoticeKind
     ) -> list[Target]:
-        if kind == "squad-digest":
+        if kind in ("squad-digest", "notice"):  # DESIGN §2.3 has no event type for these
             return []
         return [Target(channel_name(hook)) for hook in config.notify.webhooks]
 

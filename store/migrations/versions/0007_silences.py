@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=100), nullable=True),
         sa.Column("created_at", store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ending_notice_at", store.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["athlete_id"], ["athletes.id"],
                                 name=op.f("fk_silences_athlete_id_athletes")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_silences")),

@@ -38,6 +38,9 @@ def upgrade() -> None:
     op.create_index("ix_journal_entries_athlete_day", "journal_entries", ["athlete_id", "day"])
     with op.batch_alter_table("activities", schema=None, recreate="never") as batch_op:
         batch_op.add_column(sa.Column("feel", sa.Float(), nullable=True))
+    # FIT workout_rpe 0 means "not rated" (research/science-addendum.md §3): it is no longer
+    # read as an effort of 0, so session-RPE load does not count it as a rest
+    op.execute("UPDATE activities SET rpe = NULL WHERE rpe = 0")
 
 
 def downgrade() -> None:
