@@ -94,14 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _group(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+           help_text: str, description: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A command with actions of its own (`silence add`, `journal list`)."""
+    group = commands.add_parser(name, help=help_text, description=description)
+    return group.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+
 def _silence_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`silence add | list | expire`: mute rules for an athlete for a while (DESIGN §8)."""
-    silence = commands.add_parser(
-        "silence", help="mute rules for an athlete for a while (add, list, expire)",
-        description="Mute rules for an athlete for a while. Silenced rules are still evaluated: "
-                    "what they find is recorded and listed in the digest, not sent, and sent "
-                    "once when the silence ends if it still holds.")
-    actions = silence.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    actions = _group(
+        commands, "silence", "mute rules for an athlete for a while (add, list, expire)",
+        "Mute rules for an athlete for a while. Silenced rules are still evaluated: what they "
+        "find is recorded and listed in the digest, not sent, and sent once when the silence "
+        "ends if it still holds.")
 
     add = _command(actions, "add", "silence:cmd_silence_add",
                    "mute rules (or a preset of them) for an athlete; prints the silence id last")
@@ -131,12 +137,11 @@ def _silence_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def _journal_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`journal add | list`: what the watch cannot see, pain and notes (DESIGN §8)."""
-    journal = commands.add_parser(
-        "journal", help="what the watch cannot see: pain 0-10 where it hurts, and notes",
-        description="What the watch cannot see: pain 0-10 with where it hurts, and notes, one "
-                    "local day each. A journal.csv (date,area,pain,note) dropped into an "
-                    "athlete's inbox folder is read the same way.")
-    actions = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
+    actions = _group(
+        commands, "journal", "what the watch cannot see: pain 0-10 where it hurts, and notes",
+        "What the watch cannot see: pain 0-10 with where it hurts, and notes, one local day "
+        "each. A journal.csv (date,area,pain,note) dropped into an athlete's inbox folder is "
+        "read the same way.")
 
     add = _command(actions, "add", "journal:cmd_journal_add",
                    "record pain (with its area) and/or a note for a day, then evaluate the "
