@@ -13,7 +13,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from config.jinja import email_templates
-from notify.channel import DigestContent, InlineImage, NoticeKind
+from notify.channel import DigestContent, InlineImage, Notice, NoticeKind
 
 if TYPE_CHECKING:
 
@@ -217,3 +217,14 @@ def render_within_budget(message: EmailMessage, what: str) -> bytes:
         log.warning("the %s email is %d bytes, over the %d-byte budget", what, len(rendered),
                     MAX_MESSAGE_BYTES)
     return rendered
+
+
+def render_email(notice: Notice, *, sender: str, to: list[str]) -> bytes:
+    """Any notice as the message the email and file channels store: a digest, a runner's
+    notice, or an alert (with its chart)."""
+    if notice.digest is not None:
+        return render_digest_email(notice.digest, sender=sender, to=to, event_id=notice.event_id)
+    if notice.kind == "notice":
+        return render_notice_email(notice.payload, sender=sender, to=to, event_id=notice.event_id)
+    return render_alert_email(notice.payload, notice.kind, sender=sender, to=to,
+                              event_id=notice.event_id, chart=notice.chart())

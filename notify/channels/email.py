@@ -10,7 +10,7 @@ from email.utils import parseaddr
 
 from config.schema import EmailConfig, ServiceConfig
 from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
-from notify.mail import render_alert_email, render_digest_email, render_notice_email
+from notify.mail import render_email
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,8 @@ class EmailChannel:
     def render(self, config: ServiceConfig, notice: Notice) -> bytes:
         if config.notify.email is None:
             raise ValueError("email is not configured")
-        sender, to = config.notify.email.sender, list(notice.target.recipients)
-        if notice.digest is not None:
-            return render_digest_email(notice.digest, sender=sender, to=to,
-                                       event_id=notice.event_id)
-        if notice.kind == "notice":
-            return render_notice_email(notice.payload, sender=sender, to=to,
-                                       event_id=notice.event_id)
-        return render_alert_email(notice.payload, notice.kind, sender=sender, to=to,
-                                  event_id=notice.event_id, chart=notice.chart())
+        return render_email(notice, sender=config.notify.email.sender,
+                            to=list(notice.target.recipients))
 
     def send(self, config: ServiceConfig, message: Outgoing) -> DeliveryResult:
         email = config.notify.email

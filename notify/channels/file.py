@@ -9,7 +9,7 @@ from pathlib import Path
 
 from config.schema import ServiceConfig
 from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
-from notify.mail import render_alert_email, render_digest_email, render_notice_email
+from notify.mail import render_email
 
 log = logging.getLogger("strideguard.notify")  # the dispatcher's logger: this line is its report
 
@@ -32,15 +32,8 @@ class FileChannel:
         return [] if kind == "resolved" else [Target(self.kind)]
 
     def render(self, config: ServiceConfig, notice: Notice) -> bytes:
-        to = [local_address(config, notice.athlete_id)]
-        if notice.digest is not None:
-            return render_digest_email(notice.digest, sender=LOCAL_SENDER, to=to,
-                                       event_id=notice.event_id)
-        if notice.kind == "notice":
-            return render_notice_email(notice.payload, sender=LOCAL_SENDER, to=to,
-                                       event_id=notice.event_id)
-        return render_alert_email(notice.payload, notice.kind, sender=LOCAL_SENDER, to=to,
-                                  event_id=notice.event_id, chart=notice.chart())
+        return render_email(notice, sender=LOCAL_SENDER,
+                            to=[local_address(config, notice.athlete_id)])
 
     def send(self, config: ServiceConfig, message: Outgoing) -> DeliveryResult:
         path = write_eml(message.payload, config.mail_dir, message.event_id)
