@@ -7,9 +7,15 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cli.common import print_table
+from cli.common import print_csv, print_table
 from store.queries import list_activities
 from wiring import open_app
+
+ACTIVITY_FIELDS = (
+    "id", "athlete", "sport", "sub_sport", "start_utc", "start_local", "distance_m", "timer_s",
+    "steady_cadence_spm", "avg_cadence_spm", "source_file", "source_member", "source_format",
+    "decoder", "warnings",
+)
 
 
 def cmd_activities(args: argparse.Namespace) -> int:
@@ -23,10 +29,13 @@ def cmd_activities(args: argparse.Namespace) -> int:
         "distance_m": a.distance_m, "timer_s": a.timer_s,
         "steady_cadence_spm": a.steady_cadence_spm, "avg_cadence_spm": a.avg_cadence_spm,
         "source_file": a.source_file, "source_member": a.source_member,
-        "decoder": a.decoder, "warnings": a.warnings,
+        "source_format": a.source_format, "decoder": a.decoder, "warnings": a.warnings,
     } for a in activities]
     if args.json:
         print(json.dumps(rows, indent=2))
+        return 0
+    if args.csv:  # the JSON's fields, one column each (warnings joined by "; ")
+        print_csv(ACTIVITY_FIELDS, rows)
         return 0
     table_rows = []
     for row in rows:

@@ -1,8 +1,10 @@
-"""What several commands share: reading a day argument, finding a rule, printing a table."""
+"""What several commands share: reading a day argument, finding a rule, printing a table or CSV."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import csv
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -43,3 +45,21 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def csv_cell(value: Any) -> str:
+    """A JSON value as a CSV cell: null empty, a list joined by "; ", a float as Python writes
+    it (it reads back to the very same number), anything else as text."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "; ".join(csv_cell(each) for each in value)
+    return str(value)
+
+
+def print_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """A header row, then one row per mapping (its values in `columns` order), on stdout."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(column)) for column in columns])

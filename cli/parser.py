@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = _command(commands, "ingest", "ingest:cmd_ingest", "ingest files or folders now")
     ingest.add_argument("paths", nargs="+")
     ingest.add_argument("--athlete", help="athlete id for files outside the inbox")
+    ingest.add_argument("--copy", action="store_true",
+                        help="leave the originals where they are: copies go to the archive "
+                             "(a backfill from a folder another tool owns)")
 
     reprocess = _command(commands, "reprocess", "ingest:cmd_reprocess",
                          "re-read archived originals and update activities in place")
@@ -47,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     activities = _command(commands, "activities", "activities:cmd_activities",
                           "list stored activities")
     activities.add_argument("--athlete")
-    activities.add_argument("--json", action="store_true")
+    activities_format = activities.add_mutually_exclusive_group()
+    activities_format.add_argument("--json", action="store_true")
+    activities_format.add_argument("--csv", action="store_true",
+                                   help="CSV with a header row, the JSON's fields")
 
     evaluate = _command(commands, "evaluate", "evaluate:cmd_evaluate", "evaluate the rules")
     evaluate.add_argument("--as-of", help=AS_OF_HELP)
@@ -68,7 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = _command(commands, "report", "report:cmd_report", "every metric per athlete")
     report.add_argument("--athlete")
     report.add_argument("--as-of", help=AS_OF_HELP)
-    report.add_argument("--json", action="store_true")
+    report_format = report.add_mutually_exclusive_group()
+    report_format.add_argument("--json", action="store_true")
+    report_format.add_argument("--csv", action="store_true",
+                               help="CSV: one row per athlete and local day (athlete, date, then "
+                                    "one column per metric)")
+    report.add_argument("--days", type=int, default=1,
+                        help="with --csv: the last N days up to --as-of (default: 1)")
 
     alerts = _command(commands, "alerts", "alerts:cmd_alerts", "alerts and their delivery state")
     alerts.add_argument("--json", action="store_true")

@@ -6,9 +6,9 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from cli.common import parse_day
+from cli.common import parse_day, print_csv
 from metrics import CATALOGUE
-from metrics.compute import AthleteMetrics, metrics_report
+from metrics.compute import AthleteMetrics, metrics_by_day, metrics_report
 from metrics.history import local_date_of
 from wiring import open_app
 
@@ -49,6 +49,18 @@ def print_report(report: list[AthleteMetrics]) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     as_of = parse_day(args.as_of)
+    if args.days < 1:
+        raise ValueError(f"--days: expected 1 or more, got {args.days}")
+    if args.days != 1 and not args.csv:
+        raise ValueError("--days goes with --csv (the table and --json show one day: --as-of)")
+    if args.csv:
+        with open_app(args.config) as app:
+            rows = metrics_by_day(app.store, app.config, days=args.days,
+                                  athlete_id=args.athlete, as_of=as_of)
+        print_csv(("athlete", "date", *CATALOGUE), (
+            {"athlete": row.athlete_id, "date": row.as_of.isoformat(), **row.values}
+            for row in rows))
+        return 0
     with open_app(args.config) as app:
         report = metrics_report(app.store, app.config, athlete_id=args.athlete, as_of=as_of)
     if args.json:

@@ -46,6 +46,8 @@ def _resolve_paths(config: ServiceConfig, base_dir: Path) -> ServiceConfig:
         for name in ("inbox", "archive", "quarantine", "mail_dir")
     }
     update["rules"] = [absolute(rules_path) for rules_path in config.rules]
+    update["sources"] = [source.model_copy(update={"path": absolute(source.path)})
+                         for source in config.sources]
     update["database"] = resolve_sqlite_url(config.database, base_dir)
     email = config.notify.email
     if email is not None and email.ca_file is not None:

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _DURATION_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -108,6 +117,19 @@ WeeklyTimeField = Annotated[WeeklyTime | None, BeforeValidator(parse_weekly_time
 TimeZoneName = Annotated[str, BeforeValidator(check_timezone)]
 
 ATHLETE_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_PUSH_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+
+
+def check_push_url(value: SecretStr) -> SecretStr:
+    """An Apprise URL (`ntfy://...`, `tgram://...`): a scheme, `://`, then no spaces. The message
+    never repeats the URL: it may carry a token."""
+    if not _PUSH_URL_RE.match(value.get_secret_value()):
+        raise ValueError("expected an Apprise URL such as ntfy://ntfy.sh/TOPIC or "
+                         "tgram://BOT_TOKEN/CHAT_ID (scheme://..., no spaces)")
+    return value
+
+
+PushUrl = Annotated[SecretStr, AfterValidator(check_push_url)]
 
 
 class _Strict(BaseModel):
@@ -121,6 +143,8 @@ class AthleteConfig(_Strict):
     timezone: TimeZoneName | None = None
     # rule id -> {severity: "op value"}, e.g. {single_run_spike: {warn: "> 1.05"}}
     overrides: dict[str, dict[str, str | float | bool]] = Field(default_factory=dict)
+    # Apprise URLs for this runner's phone (ntfy, Telegram, Signal, ...): secrets, never printed
+    apprise: list[PushUrl] = Field(default_factory=list)
 
 
 class EmailConfig(_Strict):
@@ -143,6 +167,8 @@ class WebhookConfig(_Strict):
 
 
 class NotifyConfig(_Strict):
+    # Apprise URLs for the coach: every athlete's alerts are pushed there too
+    apprise: list[PushUrl] = Field(default_factory=list)
     email: EmailConfig | None = None
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     max_attempts: int = Field(default=12, ge=1)
@@ -167,6 +193,27 @@ class IngestConfig(_Strict):
     workers: int = Field(default=0, ge=0, le=64)
 
 
+class SourceConfig(_Strict):
+    """A folder another tool owns (GarminDB, Garmin Express, a mounted watch, a Syncthing or
+    Dropbox folder): read and copied into the archive, never moved, renamed or deleted."""
+
+    path: Path
+    athlete: str | None = Field(default=None, pattern=ATHLETE_ID_RE)
+    # true: the first-level subfolders are athlete ids (like the inbox)
+    per_subfolder: bool = False
+    mode: Literal["copy"] = "copy"
+    # polling: read every schedule.scan_interval (shares, USB mounts and synced folders often
+    # give no file events); auto/events as for ingest.watch
+    watch: Literal["auto", "events", "polling"] = "polling"
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> SourceConfig:
+        if (self.athlete is None) == (not self.per_subfolder):
+            raise ValueError("give either `athlete: ID` (every file is that athlete's) or "
+                             "`per_subfolder: true` (first-level subfolders are athlete ids)")
+        return self
+
+
 class ServiceConfig(_Strict):
     database: str = "sqlite:///data/strideguard.db"
     inbox: Path = Path("data/inbox")
@@ -180,6 +227,7 @@ class ServiceConfig(_Strict):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
 
     @field_validator("rules", mode="before")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -51,3 +51,32 @@ def metrics_report(store: Store, config: ServiceConfig, *, athlete_id: str | Non
             report.append(AthleteMetrics(one_id, day,
                                          {name: r.value for name, r in results.items()}))
     return report
+
+
+def metrics_by_day(store: Store, config: ServiceConfig, *, days: int,
+                   athlete_id: str | None = None, as_of: date | None = None,
+                   now: datetime | None = None) -> list[AthleteMetrics]:
+    """Every metric of each athlete (or of one) on each of the `days` local days ending on
+    `as_of` (else each athlete's own today), athlete by athlete, oldest day first.
+
+    One history load per athlete, cut back to each day (`History.up_to`): each day's values are
+    what an evaluation on that day saw, so the last day equals `metrics_report`.
+    """
+    if days < 1:
+        raise ValueError(f"days must be 1 or more, got {days}")
+    moment = now or datetime.now(UTC)
+    rows: list[AthleteMetrics] = []
+    with store.session() as session:
+        ids = [athlete_id] if athlete_id else athlete_ids(session, (a.id for a in config.athletes))
+        for one_id in ids:
+            timezone_name = config.timezone_for(one_id)
+            last_day = as_of or local_date_of(moment, timezone_name)
+            first_day = last_day - timedelta(days=days - 1)
+            full = load_history(session, one_id, timezone_name, last_day,
+                                journal_until=first_day)
+            for offset in range(days):
+                day = first_day + timedelta(days=offset)
+                results = compute_all(full.up_to(day))
+                rows.append(AthleteMetrics(one_id, day,
+                                           {name: r.value for name, r in results.items()}))
+    return rows

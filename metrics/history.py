@@ -187,9 +187,15 @@ def points_from_rows(rows: Iterable[Sequence[Any]], timezone_name: str,
     return tuple(points)
 
 
-def load_history(session: Session, athlete_id: str, timezone_name: str, as_of: date) -> History:
+def load_history(session: Session, athlete_id: str, timezone_name: str, as_of: date, *,
+                 journal_until: date | None = None) -> History:
     """Two indexed queries of plain columns, no ORM objects per row: activities (athlete,
-    start) and journal entries (athlete, day) up to as_of."""
+    start) and journal entries (athlete, day) up to as_of.
+
+    The journal reaches JOURNAL_LOOKBACK_DAYS back from `journal_until` (default as_of): a
+    caller that cuts the history back to an earlier day (`History.up_to`) passes that day.
+    """
+    journal_from = min(journal_until or as_of, as_of) - timedelta(days=JOURNAL_LOOKBACK_DAYS)
     # one day of slack on each side of UTC, then the exact cut on the local date
     cutoff_utc = datetime.combine(as_of + timedelta(days=2), datetime.min.time(), tzinfo=UTC)
     rows = session.execute(
@@ -203,7 +209,7 @@ def load_history(session: Session, athlete_id: str, timezone_name: str, as_of: d
                JournalEntry.note)
         # the journal metrics look a week back; explain and alert charts six weeks before that
         .where(JournalEntry.athlete_id == athlete_id, JournalEntry.day <= as_of,
-               JournalEntry.day > as_of - timedelta(days=JOURNAL_LOOKBACK_DAYS))
+               JournalEntry.day > journal_from)
         .order_by(JournalEntry.day, JournalEntry.id)
     ).all()
     return History(as_of=as_of, points=points_from_rows(rows, timezone_name, as_of),

@@ -14,6 +14,7 @@ from store.models import (
     OutboxMessage,
     Silence,
     SourceFile,
+    SourceFolderFile,
     utc_now,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "Silence",
     "SQUAD_KEY",
     "SourceFile",
+    "SourceFolderFile",
     "Store",
     "ensure_athlete",
     "open_store",

@@ -89,6 +89,8 @@ class SourceFile(Base):
     fit_serial_number: Mapped[int | None] = mapped_column(BigInteger)
     fit_time_created: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decoder: Mapped[str | None] = mapped_column(String(40))
+    # what the bytes are: fit | tcx | gpx (an activity file), or csv (a runner's journal)
+    format: Mapped[str] = mapped_column(String(8), default="fit", server_default="fit")
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("source_files.id"))
     stored_path: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
@@ -99,6 +101,25 @@ class SourceFile(Base):
         Index("ix_source_files_natural_key", "fit_manufacturer", "fit_serial_number",
               "fit_time_created"),
     )
+
+
+class SourceFolderFile(Base):
+    """A file seen in a source folder another tool owns (`sources:`): read once, remembered by
+    path, size, mtime and SHA-256 so it is read again only when its bytes change."""
+
+    __tablename__ = "source_folder_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)  # absolute, as the folder was reached
+    athlete_id: Mapped[str] = mapped_column(ForeignKey("athletes.id"))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # what reading it did (ingested | duplicate | skipped | quarantined): its worst payload's
+    status: Mapped[str] = mapped_column(String(16))
+    stored_path: Mapped[str | None] = mapped_column(Text)  # its copy in the archive
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
 class Activity(Base):

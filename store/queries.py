@@ -29,6 +29,7 @@ class ActivityRow:
     avg_cadence_spm: float | None
     source_file: str
     source_member: str | None
+    source_format: str  # fit | tcx | gpx
     decoder: str | None
     warnings: list[str]
 
@@ -76,7 +77,8 @@ def list_activities(session: Session, athlete_id: str | None = None) -> list[Act
             distance_m=activity.distance_m, timer_s=activity.timer_s,
             steady_cadence_spm=activity.steady_cadence_spm,
             avg_cadence_spm=activity.avg_cadence_spm, source_file=source.original_name,
-            source_member=source.container_member, decoder=activity.decoder,
+            source_member=source.container_member, source_format=source.format,
+            decoder=activity.decoder,
             warnings=list(activity.warnings or []),
         )
         for activity, source in session.execute(query).all()
