@@ -12,6 +12,7 @@ from pathlib import Path
 from config import ConfigError, load_service_config, redact_url
 from config.locate import DEFAULT_CONFIG_NAME, DEMO_CONFIG, EXAMPLE_CONFIG, EXIT_CONFIG, load_config
 from notify.channels import channel_kinds
+from notify.channels.push import push_url_problems
 from rules.loader import SHIPPED_ADVICE, SHIPPED_RULES, load_rules
 from rules.schema import SEVERITIES
 from rules.silences import SHIPPED_SILENCES, SILENCES_NAME, load_presets, presets_for, presets_path
@@ -48,6 +49,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         errors.extend(exc.errors)
     if config is not None:
+        errors.extend(push_url_problems(config, _path))  # Apprise is loaded only if URLs are set
         rule_paths, rule_ids = list(config.rules), None
         try:
             rule_set = load_rules(rule_paths or None, channel_kinds=channel_kinds())

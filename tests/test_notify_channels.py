@@ -177,7 +177,10 @@ HOOK = {"url": HOOK_URL, "secret": "s"}
         ({}, "resolved", None, []),
         ({"email": {**EMAIL, "to": ["c@x.org"]}}, "firing", None, ["email"]),
         ({"email": {**EMAIL, "to": ["c@x.org"]}}, "resolved", None, []),
-        ({"email": EMAIL}, "firing", None, []),  # configured, but nobody to mail: no fallback
+        # configured, but nobody to mail (or push) for this athlete: a firing alert is an
+        # .eml file rather than nothing; a digest is not
+        ({"email": EMAIL}, "firing", None, ["file"]),
+        ({"email": EMAIL}, "digest", None, []),
         ({"webhooks": [HOOK]}, "resolved", None, [HOOK_NAME]),
         ({"email": {**EMAIL, "to": ["c@x.org"]}, "webhooks": [HOOK]}, "firing", ["webhook"],
          [HOOK_NAME]),
@@ -191,6 +194,15 @@ def test_targets_table(notify_config: dict[str, Any], kind: NoticeKind,
                        rule_channels: list[str] | None, expected: list[str]) -> None:
     config = ServiceConfig.model_validate({"notify": notify_config})
     assert [t.channel for t in targets_for(config, "ana", kind, rule_channels)] == expected
+
+
+def test_an_athlete_no_channel_reaches_still_gets_a_firing_alert_as_a_file() -> None:
+    config = ServiceConfig.model_validate({"athletes": [
+        {"id": "ana", "apprise": ["json://127.0.0.1:9/hook"]}, {"id": "ben"}]})
+    [ana_target] = targets_for(config, "ana", "firing")
+    assert ana_target.kind == "push"
+    assert [t.channel for t in targets_for(config, "ben", "firing")] == ["file"]
+    assert targets_for(config, "ben", "digest") == []
 
 
 @pytest.mark.parametrize(
