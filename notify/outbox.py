@@ -84,8 +84,9 @@ def enqueue_digest(
 ) -> list[OutboxMessage]:
     """Queue a rendered digest once per target, in the transaction that writes its ledger row.
 
-    A runner's digest (`kind` "digest") goes to the runner's own address and every webhook;
-    the squad digest ("squad-digest") to the coach addresses only; with nothing configured,
+    A runner's digest (`kind` "digest") goes to the runner's own address, every webhook and
+    the runner's push URLs; the squad digest ("squad-digest") to the coach's addresses and push
+    URLs only; with nothing configured,
     both become .eml files. Idempotent: one row per (target, digest).
     """
     if content.kind not in DIGEST_KINDS:

@@ -312,7 +312,7 @@ class OutboxMessage(Base):
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
     alert_id: Mapped[str | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     digest_id: Mapped[str | None] = mapped_column(ForeignKey("digests.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(80))  # email | webhook:<hash> | file
+    channel: Mapped[str] = mapped_column(String(80))  # email | webhook:<hash> | push:<hash> | file
     kind: Mapped[str] = mapped_column(String(16))  # firing | resolved | digest | squad-digest
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
