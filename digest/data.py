@@ -136,4 +136,6 @@ def squad_week_data(sw: SquadWeek) -> dict[str, Any]:
         "last_day": sw.last_day.isoformat(),
         "inactive_after_days": sw.inactive_after_days,
         "athletes": [squad_athlete_data(aw, sw.inactive_after_days) for aw in sw.athletes],
+        # the rule set's own words, as each runner's digest carries them
+        "disclaimer": sw.athletes[0].disclaimer if sw.athletes else None,
     }

@@ -5,24 +5,36 @@ What a push says (DESIGN §5: every message says it is not medical advice):
   other advice line (its title and first sentence), the disclaimer;
 - a runner's weekly digest and a runner's notice: their one-line subject and first point;
 - the squad digest: its subject and who needs a look.
+Every push ends with the disclaimer: the payload's own (the rule set's advice library), else,
+for the squad digest's data and rows queued before payloads carried one, the shipped one.
 The body stays under Pushover's 1,024 characters, the tightest of the common services.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+from config.locate import SHIPPED_DIR
+from config.yaml_tree import load_yaml_tree
 from notify.channel import Notice
+
+log = logging.getLogger(__name__)
 
 PROFESSIONAL_ADVICE_KEY = "see_a_professional"  # config/advice.yaml: the rule's advice key
 TITLE_MAX_CHARS = 100
 LINE_MAX_CHARS = 280
 DISCLAIMER_MAX_CHARS = 150
 BODY_MAX_CHARS = 1000
+# the disclaimer lives in config/advice.yaml (rules/ loads it into payloads; notify may not
+# import rules, so it reads the shipped file itself); this only if that cannot be read
+SHIPPED_ADVICE = SHIPPED_DIR / "advice.yaml"
+FALLBACK_DISCLAIMER = "This is not medical advice and no alert can promise to prevent injury."
 NEED_A_LOOK = ("critical", "warn")  # open alerts a coach should act on (as the squad digest)
 # Apprise's notify types: the icon or colour a service shows
 NOTIFY_TYPE = {"critical": "failure", "warn": "warning", "info": "info"}
@@ -146,10 +158,25 @@ def _block_line(block: Mapping[str, Any]) -> str:
 
 
 def _body(lines: Sequence[str], disclaimer: object) -> str:
-    """Non-empty lines, each shortened, the disclaimer last; within BODY_MAX_CHARS."""
-    kept = [shorten(line, LINE_MAX_CHARS) for line in lines if line and line.strip()]
-    if isinstance(disclaimer, str) and disclaimer.strip():
-        kept.append(shorten(disclaimer, DISCLAIMER_MAX_CHARS))
-    body = "\n".join(kept)
+    """Non-empty lines, each shortened, then the disclaimer (the shipped one if `disclaimer` is
+    not a text); within BODY_MAX_CHARS, which cuts the lines, never the disclaimer."""
+    given = isinstance(disclaimer, str) and disclaimer.strip()
+    note = shorten(disclaimer if given else shipped_disclaimer(), DISCLAIMER_MAX_CHARS)
+    text = "\n".join(shorten(line, LINE_MAX_CHARS) for line in lines if line and line.strip())
     # the line limits keep an alert within bounds; this guards any future longer line
-    return body if len(body) <= BODY_MAX_CHARS else body[: BODY_MAX_CHARS - 1].rstrip() + "…"
+    room = BODY_MAX_CHARS - len(note) - 1
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "…"
+    return f"{text}\n{note}" if text else note
+
+
+@cache
+def shipped_disclaimer() -> str:
+    """The `disclaimer` of the shipped config/advice.yaml (read once)."""
+    try:
+        text = load_yaml_tree(SHIPPED_ADVICE)["disclaimer"]
+    except Exception as exc:  # a broken install must still not send a push without one
+        log.warning("cannot read the disclaimer of %s (%s): using the built-in one",
+                    SHIPPED_ADVICE, exc)
+        return FALLBACK_DISCLAIMER
+    return " ".join(str(text).split()) or FALLBACK_DISCLAIMER

@@ -3,13 +3,17 @@ retry only to the URL that failed, and nothing of a URL's token in logs, rows or
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import re
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 from helpers import REPO
@@ -18,14 +22,31 @@ from sqlalchemy import select
 
 from cli import main
 from config.schema import ServiceConfig
+from config.yaml_tree import load_yaml_tree
 from fitwriter.synthetic import weekly_plan, write_plan
 from notify.channel import Notice, Target
 from notify.channels import channel_kinds, targets_for
-from notify.channels.push import channel_name, push_url_problems, send_push
-from notify.push_text import BODY_MAX_CHARS, PushText, render_push
-from notify.redact import REDACTED, hidden_in_logs, scrub, secret_fragments
+from notify.channels.push import (
+    THROTTLE_BUDGET_S,
+    THROTTLE_WAIT_MAX_S,
+    CappedThrottle,
+    channel_name,
+    push_url_problems,
+    send_push,
+)
+from notify.dispatch import dispatch_due
+from notify.outbox import enqueue_alert
+from notify.push_text import BODY_MAX_CHARS, PushText, render_push, shipped_disclaimer
+from notify.redact import (
+    REDACTED,
+    UNFORMATTABLE,
+    hidden_in_logs,
+    scrub,
+    scrub_record,
+    secret_fragments,
+)
 from rules.loader import load_rules
-from store import OutboxMessage, open_store
+from store import Alert, Athlete, OutboxMessage, Store, open_store, utc_now
 from wiring import open_app, run_cycle
 
 # what must never appear anywhere: a user:password, path tokens and a query token
@@ -78,13 +99,16 @@ def outbox_text(database_url: str) -> str:
     """Every column of every outbox row, as text: where a stored URL would show."""
     store = open_store(database_url)
     try:
-        with store.session() as session:
-            rows = session.scalars(select(OutboxMessage)).all()
-            return "\n".join(
-                repr({column.key: getattr(row, column.key)
-                      for column in OutboxMessage.__table__.columns}) for row in rows)
+        return outbox_text_of(store)
     finally:
         store.dispose()
+
+
+def outbox_text_of(store: Store) -> str:
+    with store.session() as session:
+        rows = session.scalars(select(OutboxMessage)).all()
+        return "\n".join(repr({column.key: getattr(row, column.key)
+                               for column in OutboxMessage.__table__.columns}) for row in rows)
 
 
 def test_a_spike_is_one_push_per_url_and_a_retry_goes_only_to_the_url_that_failed(
@@ -153,19 +177,83 @@ def test_a_spike_is_one_push_per_url_and_a_retry_goes_only_to_the_url_that_faile
     assert_no_secret(outbox_text(database_url), "the outbox rows")
 
 
-def test_a_failed_push_keeps_a_useful_reason_without_the_token(
+def test_a_failed_push_is_one_request_per_attempt_with_a_useful_reason_without_the_token(
         httpserver_ipv4: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
     httpserver_ipv4.expect_request(f"/coach/{COACH_TOKEN}").respond_with_data(
-        f"bad token {COACH_TOKEN}", status=503)
+        f"bad token {COACH_TOKEN}", status=500)
     caplog.set_level(logging.DEBUG)
     # ?retry=3 asks Apprise to retry: the outbox does that, so Apprise must not
-    result = send_push(coach_url(httpserver_ipv4) + "?retry=3&wait=0",
-                       PushText("t", "b", "warning"))
-    assert (result.ok, result.retryable) == (False, True)
-    assert result.reason.startswith("JSON: ") and "error=503" in result.reason
-    assert len(httpserver_ipv4.log) == 1  # one attempt
+    url = coach_url(httpserver_ipv4) + "?retry=3&wait=0"
+    for attempt in (1, 2):
+        result = send_push(url, PushText("t", "b", "warning"))
+        assert (result.ok, result.retryable) == (False, True)
+        assert result.reason.startswith("JSON: ") and "error=500" in result.reason
+        assert len(httpserver_ipv4.log) == attempt  # one request per attempt
     assert_no_secret(result.reason + caplog.text, "the reason or the log")
     assert f"bad token {REDACTED}" in caplog.text  # Apprise's debug line, scrubbed
+    # the control: Apprise.notify (which the channel must never call) honours ?retry=3
+    import apprise
+
+    everything = apprise.Apprise()
+    everything.add(url)
+    with hidden_in_logs(secret_fragments(url)):
+        assert not everything.notify(body="b", title="t")
+    assert len(httpserver_ipv4.log) == 2 + 4
+
+
+def test_a_rejected_token_is_not_retried_but_a_rate_limit_is(
+        httpserver_ipv4: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
+    httpserver_ipv4.expect_request(f"/coach/{COACH_TOKEN}").respond_with_data(
+        "revoked", status=401)
+    httpserver_ipv4.expect_request(f"/runner/{RUNNER_TOKEN}").respond_with_data(
+        "slow down", status=429)
+    caplog.set_level(logging.DEBUG)
+    revoked = send_push(coach_url(httpserver_ipv4), PushText("t", "b"))
+    assert (revoked.ok, revoked.retryable) == (False, False)  # 48 h of 401s would change nothing
+    assert revoked.reason.startswith("JSON: ") and "error=401" in revoked.reason
+    limited = send_push(f"json://127.0.0.1:{httpserver_ipv4.port}/runner/{RUNNER_TOKEN}",
+                        PushText("t", "b"))
+    assert (limited.ok, limited.retryable) == (False, True)
+    assert "error=429" in limited.reason
+    assert_no_secret(revoked.reason + limited.reason + caplog.text, "the reasons or the log")
+
+
+def test_a_rate_limit_wait_inside_one_send_is_capped(
+        httpserver_ipv4: HTTPServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Discord answers 429 with a reset a week away; Apprise's plugin sleeps until then before
+    its one retry. The send must sleep at most the cap and leave the wait to the outbox."""
+    from apprise.plugins.discord import NotifyDiscord
+
+    import notify.channels.push as push_module
+
+    webhook_id, token = "4174216298", "JHMHI8qBe7bk2ZwO5U711o3dV_js"
+    reset_s = int(datetime.now(UTC).timestamp()) + 7 * 24 * 3600
+    httpserver_ipv4.expect_request(f"/api/webhooks/{webhook_id}/{token}").respond_with_data(
+        "{}", status=429, headers={"X-RateLimit-Remaining": "0",
+                                   "X-RateLimit-Reset": str(reset_s)})
+    # the real plugin, aimed at the loopback receiver instead of discord.com
+    monkeypatch.setattr(NotifyDiscord, "notify_url", httpserver_ipv4.url_for("/api/webhooks"))
+    monkeypatch.setattr(push_module, "THROTTLE_WAIT_MAX_S", 0.2)  # the test need not wait 5 s
+    caplog.set_level(logging.DEBUG)
+    result = send_push(f"discord://{webhook_id}/{token}", PushText("t", "b", "warning"))
+    assert (result.ok, result.retryable) == (False, True) and "error=429" in result.reason
+    assert len(httpserver_ipv4.log) == 2  # Discord's own one retry
+    forced = [m for m in caplog.messages if m.startswith("Throttling forced for ")]
+    assert forced == ["Throttling forced for 0.2s..."]  # not a week
+    assert result.retry_after_s is not None and result.retry_after_s > 6 * 24 * 3600
+    assert_no_secret(result.reason + caplog.text, "the reason or the log")
+    assert token not in caplog.text
+
+
+def test_throttle_waits_of_one_send_share_a_budget() -> None:
+    waits: list[float | None] = []
+    throttle = CappedThrottle(lambda last_io=None, wait=None: waits.append(wait))
+    for asked_s in (None, 3.0, 60.0, 4.0, 2.0, 1.0):
+        throttle(wait=asked_s)
+    assert waits == [None, 3.0, THROTTLE_WAIT_MAX_S, 2.0, 0.0, 0.0]  # within 10 s in all
+    assert sum(w or 0.0 for w in waits) == THROTTLE_BUDGET_S
+    assert throttle.cut_wait_s == 60.0
 
 
 def test_a_refused_connection_is_retryable_and_an_unloadable_url_is_not(
@@ -198,7 +286,42 @@ def test_every_part_that_may_be_a_token_is_scrubbed(url: str, secret: str, publi
     scrubbed = scrub(text, fragments)
     assert secret not in scrubbed and url not in scrubbed
     assert public in scrubbed  # hosts, ports and settings stay readable
-    assert "text" not in fragments  # an Apprise setting's value is not a secret
+
+
+def test_settings_and_words_are_not_secrets_but_tokens_are() -> None:
+    # an Apprise setting's value stays readable; the same value under any other key is hidden
+    assert "Europe/Berlin" not in secret_fragments("json://h.example/Tok3n99x?tz=Europe/Berlin")
+    assert "Europe/Berlin" in secret_fragments("json://h.example/Tok3n99x?zone=Europe/Berlin")
+    # the words a URL is made of would vanish from every log line while a push is sent
+    fragments = secret_fragments("json://coach:pw@h.example/hooks/send/alerts/path/Tok3n99x"
+                                 "?user=user")
+    assert not {"coach", "hooks", "send", "alerts", "path", "user"} & set(fragments)
+    assert "Tok3n99x" in fragments  # mixed case with digits: a token
+    assert "private-topic-31" in secret_fragments("ntfy://ntfy.sh/private-topic-31")
+    assert "dact" not in secret_fragments("json://h.example/dact")  # a short word
+    # never inside a <redacted> already there: a fragment may be a piece of that word
+    assert scrub("a <redacted> b acted", ["acted"]) == f"a {REDACTED} b {REDACTED}"
+
+
+def test_a_query_after_a_room_and_form_encoded_values_are_hidden(
+        httpserver_ipv4: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
+    """Apprise reads `?...` after `#room` as parameters; requests sends a query value form-
+    encoded (`+` for a space); `?user=` and `?pass=` go out in a Basic auth header."""
+    server = httpserver_ipv4
+    server.expect_request(re.compile("^/hooks/")).respond_with_data("no", status=500)
+    caplog.set_level(logging.DEBUG)
+    key, password, spaced = "HashQuerySecret9", "PwAfterHash7", "Ab+Cd ef99"
+    url = (f"json://127.0.0.1:{server.port}/hooks/#room?-apikey={key}&user=bob"
+           f"&pass={password}&-sig={quote(spaced, safe='')}")
+    result = send_push(url, PushText("t", "b"))
+    [(request, _)] = server.log
+    assert (request.args["apikey"], request.args["sig"]) == (key, spaced)  # they went out
+    assert request.authorization.password == password
+    basic = base64.b64encode(f"bob:{password}".encode()).decode()
+    text = result.reason + caplog.text
+    for secret in (key, password, basic, quote_plus(spaced), quote(spaced, safe="")):
+        assert secret not in text, f"{secret!r} leaked"
+    assert any("?apikey=<redacted>" in m for m in caplog.messages)  # urllib3's request line
 
 
 def test_log_records_of_any_logger_are_scrubbed_only_while_a_url_is_in_use(
@@ -215,6 +338,75 @@ def test_log_records_of_any_logger_are_scrubbed_only_while_a_url_is_in_use(
     assert caplog.messages[0] == f"GET /{REDACTED}"
     assert COACH_TOKEN not in caplog.records[1].exc_text
     assert caplog.messages[2] == f"after: {COACH_TOKEN}"  # nothing in use: nothing touched
+
+
+class BrokenStr:
+    """A log message object whose text cannot be had."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("broken __str__")
+
+
+def test_records_of_another_thread_are_scrubbed_while_a_send_is_in_flight(
+        httpserver_ipv4: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
+    """The receiver logs from its own thread while the dispatcher's send waits for it."""
+    receiver = logging.getLogger("receiver")
+    raised: list[BaseException] = []
+
+    def answer(request: Any) -> Any:
+        try:
+            receiver.info("got %s", request.path)  # the path is the token
+            receiver.info(BrokenStr())  # must not raise in the caller, nor leak
+            receiver.info("user %s did %d", "bob", 3)  # nothing secret: left as it was
+            try:
+                raise ValueError("nothing secret")
+            except ValueError:
+                receiver.exception("handled")
+        except BaseException as exc:  # what a failing record factory would do to a caller
+            raised.append(exc)
+        from werkzeug import Response
+
+        return Response("ok")
+
+    httpserver_ipv4.expect_request(f"/coach/{COACH_TOKEN}").respond_with_handler(answer)
+    caplog.set_level(logging.DEBUG)
+    assert send_push(coach_url(httpserver_ipv4), PushText("t", "b")).ok
+    assert raised == []
+    records = [r for r in caplog.records if r.name == "receiver"]
+    assert [r.thread != threading.get_ident() for r in records] == [True] * 4
+    assert [r.getMessage() for r in records] == [
+        f"got /coach/{REDACTED}", UNFORMATTABLE, "user bob did 3", "handled"]
+    assert (records[2].msg, records[2].args) == ("user %s did %d", ("bob", 3))
+    assert records[3].exc_info is not None  # the traceback had nothing to hide: kept whole
+    assert_no_secret(caplog.text, "the log")
+
+
+def test_scrubbing_a_traceback_drops_the_exception_only_when_it_held_a_secret() -> None:
+    fragments = secret_fragments(f"json://host.example/{COACH_TOKEN}")
+    for text, kept in ((f"failed for {COACH_TOKEN}", False), ("nothing secret", True)):
+        try:
+            raise RuntimeError(text)
+        except RuntimeError:
+            record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (),
+                                       sys.exc_info())
+        scrub_record(record, fragments)
+        assert (record.exc_info is not None) == kept
+        assert COACH_TOKEN not in (record.exc_text or "")
+
+
+def test_the_scrubber_comes_back_when_another_record_factory_replaced_it(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    ours = logging.getLogRecordFactory()
+    with hidden_in_logs(secret_fragments("json://host.example/FirstToken77")):
+        pass  # installed by now
+    logging.setLogRecordFactory(logging.LogRecord)  # a library resets it
+    try:
+        with hidden_in_logs(secret_fragments(f"json://host.example/{COACH_TOKEN}")):
+            logging.getLogger("some.library").info("token %s", COACH_TOKEN)
+    finally:
+        logging.setLogRecordFactory(ours)
+    assert caplog.messages == [f"token {REDACTED}"]
 
 
 # --- what goes where, and what it says ---------------------------------------------------------
@@ -335,7 +527,9 @@ def test_digests_and_notices_are_one_short_line_or_two() -> None:
             {"athlete": "ana", "athlete_name": "Ana", "open_severity": "critical"},
             {"athlete": "ben", "athlete_name": "Ben", "open_severity": None}]})
     push = render_push(notice(squad.data, "squad-digest", squad))
-    assert push.body == "Squad week 2026-W48: 1 needs a look\nNeeds a look: Ana (critical)"
+    # the squad digest's data carries no disclaimer: the shipped one (DESIGN §5)
+    assert push.body == ("Squad week 2026-W48: 1 needs a look\nNeeds a look: Ana (critical)\n"
+                         + shipped_disclaimer())
     ending = render_push(notice({
         "athlete": "ana", "subject": "[StrideGuard] Your silence ends at the end of Sunday",
         "lines": ["The silence you set (holiday) ends at the end of Sunday.", "More."],
@@ -343,6 +537,56 @@ def test_digests_and_notices_are_one_short_line_or_two() -> None:
     assert ending.title == "StrideGuard: Your silence ends at the end of Sunday"
     assert ending.body == ("The silence you set (holiday) ends at the end of Sunday.\n"
                            "Not medical advice.")
+
+
+def test_every_push_says_it_is_not_medical_advice_even_from_an_old_payload() -> None:
+    shipped = load_yaml_tree(REPO / "config" / "advice.yaml")["disclaimer"]
+    assert shipped_disclaimer() == " ".join(shipped.split())
+    assert "not medical advice" in shipped_disclaimer()
+    old = alert_payload(["rest"])
+    del old["disclaimer"]  # queued by a version whose payloads had none
+    assert render_push(notice(old)).body.split("\n")[-1] == shipped_disclaimer()
+    squad = Digest("squad-digest", "Squad week 2026-W48: all calm", {"week": "2026-W48"})
+    assert render_push(notice(squad.data, "squad-digest", squad)).body.endswith(
+        "not medical advice and no alert can promise to prevent injury.")
+    # a body at its limit is cut in its lines, never in the disclaimer
+    long_lines = alert_payload(["rest"]) | {"summary": "x" * 5000, "advice_blocks": [
+        {"key": f"k{i}", "title": "t" * 300, "text": "y"} for i in range(3)]}
+    body = render_push(notice(long_lines)).body
+    assert len(body) <= BODY_MAX_CHARS and body.endswith("prevent injury.")
+
+
+def test_a_pending_push_whose_url_was_removed_ends_dead_with_a_reason(
+        store: Store, httpserver_ipv4: HTTPServer) -> None:
+    httpserver_ipv4.expect_request(f"/coach/{COACH_TOKEN}").respond_with_data("revoked",
+                                                                             status=401)
+    removed = f"json://127.0.0.1:{httpserver_ipv4.port}/runner/{RUNNER_TOKEN}"
+    kept = coach_url(httpserver_ipv4)
+    before = ServiceConfig.model_validate({
+        "athletes": [{"id": "ana", "apprise": [removed]}], "notify": {"apprise": [kept]}})
+    now = utc_now().replace(microsecond=0)
+    with store.session() as session:
+        session.add(Athlete(id="ana"))
+        session.flush()  # no relationship tells the session to insert the athlete first
+        alert = Alert(id="a1", rule_id="single_run_spike", athlete_id="ana", episode=1,
+                      severity="warn", metric="longest_run_ratio_30d", value=2.0,
+                      threshold=1.1, as_of=now.date(), fired_at=now,
+                      payload=alert_payload(["rest"]))
+        session.add(alert)
+        session.flush()
+        assert len(enqueue_alert(session, before, alert, "firing", now)) == 2
+    after = ServiceConfig.model_validate({"athletes": [{"id": "ana"}],
+                                          "notify": {"apprise": [kept]}})
+    assert dispatch_due(store, after, now=now) == {"dead": 2}
+    with store.session() as session:
+        rows = {row.channel: row for row in session.scalars(select(OutboxMessage))}
+        assert {name: (row.status, row.attempts) for name, row in rows.items()} == {
+            channel_name(removed): ("dead", 1), channel_name(kept): ("dead", 1)}
+        assert rows[channel_name(removed)].last_error == (
+            f"channel {channel_name(removed)} is no longer configured")
+        assert "error=401" in (rows[channel_name(kept)].last_error or "")  # not retried
+    assert len(httpserver_ipv4.log) == 1  # the removed URL was not tried
+    assert_no_secret(outbox_text_of(store), "the outbox rows")
 
 
 # --- check-config ------------------------------------------------------------------------------

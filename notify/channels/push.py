@@ -12,7 +12,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import cache
@@ -32,11 +32,22 @@ log = logging.getLogger(__name__)
 # hold the dispatcher, so a URL may lower them but not raise them past these
 CONNECT_TIMEOUT_MAX_S = 10.0
 READ_TIMEOUT_MAX_S = 30.0
+# A plugin may sleep inside one send: Discord until its 429's X-RateLimit-Reset (days, with a
+# skewed clock), Matrix for retry_after_ms. The dispatcher must not stall, so each such wait is
+# cut to THROTTLE_WAIT_MAX_S and all of one send's to THROTTLE_BUDGET_S; the outbox waits the
+# rest (retry_after_s). One send then lasts at most its requests' timeouts plus the budget.
+THROTTLE_WAIT_MAX_S = 5.0
+THROTTLE_BUDGET_S = 10.0
 REASON_MAX_CHARS = 500
 REASON_LOG_LINES = 3  # Apprise's last warnings of a failed send: enough to say why
 APPRISE_WIKI = "https://github.com/caronc/apprise/wiki"
 # "Unparseable URL <redacted>", "Could not load X URL: x://<redacted>": the tail, not the reason
 _HIDDEN_URL_TAIL_RE = re.compile(r"[\s:]*(?:\S+://)?" + re.escape(REDACTED) + r"\W*$")
+# Apprise's plugins end a failed request's warning with the status: "..., error=401."
+_STATUS_RE = re.compile(r"\berror=(\d{3})\b")
+# statuses a later attempt may get past; any other 4xx (a revoked token, an unknown topic)
+# will be answered the same way for the 48 hours of retries
+_RETRYABLE_4XX = frozenset({408, 425, 429})
 
 
 class PushChannel:
@@ -95,8 +106,9 @@ def configured_urls(config: ServiceConfig) -> list[tuple[Loc, str]]:
 
 
 def send_push(url: str, push: PushText) -> DeliveryResult:
-    """One attempt through Apprise; a False from it is retryable, with Apprise's scrubbed
-    reason. Nothing logged meanwhile, by any logger, carries the URL's secrets."""
+    """One attempt through Apprise, with Apprise's scrubbed reason on failure: permanent when
+    the service answered a 4xx other than 408/425/429, else retryable. Nothing logged
+    meanwhile, by any logger in any thread, carries the URL's secrets."""
     fragments = secret_fragments(url)
     with hidden_in_logs(fragments):
         result = _attempt(url, push)
@@ -115,8 +127,11 @@ def _attempt(url: str, push: PushText) -> DeliveryResult:
             plugin = load_plugin(apprise, url)
             if plugin is None:
                 return DeliveryResult(ok=False, reason=_cannot_load(url, warnings))
+            throttle = plugin.throttle = CappedThrottle(plugin.throttle)
             notify_type = getattr(apprise.NotifyType, push.notify_type.upper(),
                                   apprise.NotifyType.INFO)
+            # the plugin's own notify: one pass. Apprise.notify would retry on `?retry=N`
+            # within this send; the outbox retries instead, with its backoff.
             ok = plugin.notify(body=push.body, title=push.title, notify_type=notify_type,
                                body_format=apprise.NotifyFormat.TEXT)
         except Exception as exc:  # a plugin bug or a missing library: try again later
@@ -125,7 +140,31 @@ def _attempt(url: str, push: PushText) -> DeliveryResult:
     if ok:
         return DeliveryResult(ok=True)
     said = "; ".join(warnings[-REASON_LOG_LINES:]) or "Apprise reported that it failed"
-    return DeliveryResult(ok=False, retryable=True, reason=f"{service}: {said}")
+    statuses = {int(code) for warning in warnings for code in _STATUS_RE.findall(warning)}
+    permanent = bool(statuses) and all(
+        400 <= status < 500 and status not in _RETRYABLE_4XX for status in statuses)
+    return DeliveryResult(ok=False, retryable=not permanent, reason=f"{service}: {said}",
+                          retry_after_s=throttle.cut_wait_s)
+
+
+class CappedThrottle:
+    """Wraps a plugin's `throttle(last_io=None, wait=None)`: each forced wait within
+    THROTTLE_WAIT_MAX_S and all of them within THROTTLE_BUDGET_S. `cut_wait_s` is the longest
+    wait it had to cut (None: none), for the outbox to wait instead."""
+
+    def __init__(self, throttle: Callable[..., Any]) -> None:
+        self._throttle = throttle
+        self.spent_s = 0.0
+        self.cut_wait_s: float | None = None
+
+    def __call__(self, last_io: Any = None, wait: float | None = None, **kwargs: Any) -> Any:
+        if wait is not None:
+            allowed_s = max(0.0, min(THROTTLE_WAIT_MAX_S, THROTTLE_BUDGET_S - self.spent_s))
+            if wait > allowed_s:
+                self.cut_wait_s = max(wait, self.cut_wait_s or 0.0)
+                wait = allowed_s
+            self.spent_s += wait
+        return self._throttle(last_io=last_io, wait=wait, **kwargs)
 
 
 @cache
@@ -134,15 +173,12 @@ def _asset(apprise: ModuleType) -> Any:
 
 
 def load_plugin(apprise: ModuleType, url: str) -> Any:
-    """Apprise's plugin for `url`, set to one attempt within our timeouts; None if it cannot
-    load the URL (unknown scheme, malformed token, missing library)."""
+    """Apprise's plugin for `url`, within our timeouts; None if it cannot load the URL
+    (unknown scheme, malformed token, missing library). `?retry=N` needs nothing here: only
+    Apprise.notify reads it, and the channel calls the plugin's notify, one pass."""
     plugin = apprise.Apprise.instantiate(url, asset=_asset(apprise))
     if plugin is None:
         return None
-    # One attempt: the outbox retries with its backoff. Apprise >= 2 retries on `?retry=N`
-    # inside Apprise.notify only; plugin.notify is one pass, and this keeps it so.
-    if getattr(plugin, "retry", 0):
-        plugin.retry = 0
     for name, cap_s in (("socket_connect_timeout", CONNECT_TIMEOUT_MAX_S),
                         ("socket_read_timeout", READ_TIMEOUT_MAX_S)):
         value = getattr(plugin, name, None)
