@@ -46,6 +46,19 @@ class IngestOutcome:
     def label(self) -> str:
         return f"{self.path.name}:{self.member}" if self.member else self.path.name
 
+    def lose_activity(self, activity_id: int, reason: str) -> None:
+        """A later file of the batch replaced one of this file's activities (a FIT after its
+        GPX): it no longer counts here, and a file left with none is a duplicate, as its
+        source row says, so a batch's totals count each activity once."""
+        if activity_id not in self.activity_ids:
+            return
+        self.activity_ids.remove(activity_id)
+        if self.activity_ids:
+            self.warnings = [*self.warnings, f"activity #{activity_id} was removed: {reason}"]
+        else:
+            self.status = IngestStatus.DUPLICATE
+            self.reason = f"{reason}; its activity #{activity_id} was removed"
+
 
 def batch_needs_evaluation(outcomes: Iterable[IngestOutcome]) -> bool:
     """New activities or journal entries can change what the rules say (a pain entry most of

@@ -1,6 +1,6 @@
 """Ingest inbox files: check, decode (in worker processes), dedupe, store one transaction per
-FIT file (or journal.csv), and only then archive the original. Nothing is deleted; a crash
-re-ingests nothing twice.
+activity file (FIT, TCX, GPX; or journal.csv), and only then archive the original. Nothing is
+deleted; a crash re-ingests nothing twice.
 """
 
 from __future__ import annotations
@@ -11,13 +11,17 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import chain
+from pathlib import Path
 
-from ingest.checks import Arrival, NoFitInZip, first_stop
+from sqlalchemy.exc import DataError, IntegrityError
+
+from ingest.checks import Arrival, NothingInZip, first_stop
 from ingest.containers import (
     ContainerError,
     Payload,
     is_container_name,
     is_journal_name,
+    payload_format,
     payloads,
 )
 from ingest.filing import (
@@ -31,7 +35,7 @@ from ingest.filing import (
 from ingest.inbox import InboxFile, scan_inbox
 from ingest.journal import ingest_journal, journal_waiting
 from ingest.outcome import IngestOutcome, IngestStatus
-from ingest.parse import ParsedFit
+from ingest.parse import ParsedFile
 from ingest.pool import ParsePool, in_order
 from ingest.record import (
     AthleteRegistry,
@@ -45,7 +49,7 @@ from store import SourceFile, Store
 
 log = logging.getLogger("strideguard.ingest")
 
-# --- what is to be done with one FIT payload (or with its broken container) -------------------
+# --- what is to be done with one payload (or with its broken container) ----------------------
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class Decode:
     """New bytes, being decoded."""
 
     part: Part
-    parsed: Future[ParsedFit]
+    parsed: Future[ParsedFile]
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def _arrive(item: InboxFile, now_s: float) -> tuple[Arrival, Iterator[tuple[Payl
     except ContainerError as exc:
         return Arrival(item, age_s, exc), iter(())
     if first is None:
-        return Arrival(item, age_s, NoFitInZip()), iter(())
+        return Arrival(item, age_s, NothingInZip()), iter(())
     return Arrival(item, age_s, first[0]), chain([first], pieces)
 
 
@@ -136,7 +140,10 @@ class _Planner:
         known = settled_source(self._store, sha256)
         if known is not None:
             return Known(part, known)
-        return Decode(part, self._pool.submit(payload.data, item.athlete_id))
+        name = payload.member or item.name
+        return Decode(part, self._pool.submit(
+            payload.data, item.athlete_id, payload_format(name, payload.data),
+            name=name, sport_hint=payload.sport_hint))
 
 
 def _jobs_for(container: Container, pieces: Iterator[tuple[Payload, bool]],
@@ -147,20 +154,23 @@ def _jobs_for(container: Container, pieces: Iterator[tuple[Payload, bool]],
         for payload, last in pieces:
             yield Job(container, planner.work_for(container.item, payload), last)
     except ContainerError as exc:
-        reason = f"{exc}; the FIT files before it were read and stored"
+        reason = f"{exc}; the activity files before it were read and stored"
         yield Job(container, Broken(reason), last=True)
 
 
 # --- finishing a job in the main process, in input order ----------------------------------------
 
 
-def _unstorable_reason(parsed: ParsedFit) -> str | None:
+def _unstorable_reason(parsed: ParsedFile) -> str | None:
     """Why a parsed payload goes to quarantine rather than into the store, if it does."""
     if parsed.problem is not None or parsed.summary is None:
         return parsed.problem or "nothing readable"
     summary = parsed.summary
     if summary.file_type != "activity" or summary.sessions:
         return None
+    if parsed.format != "fit":
+        return "; ".join([summary.no_session_reason or "no activity could be read",
+                          *parsed.warnings])
     if not parsed.warnings:
         return f"no session summary: {summary.no_session_reason or 'no session message'}"
     reason = (f"no session summary could be read ({summary.record_count} timestamped "
@@ -171,8 +181,12 @@ def _unstorable_reason(parsed: ParsedFit) -> str | None:
 
 
 def _store_parsed(store: Store, settings: IngestSettings, container: Container, part: Part,
-                  parsed: ParsedFit) -> IngestOutcome:
-    """One FIT payload into the store in one transaction: an activity per session, or a skip."""
+                  parsed: ParsedFile, batch_activities: dict[int, IngestOutcome]
+                  ) -> IngestOutcome:
+    """One payload into the store in one transaction: an activity per session, or a skip.
+
+    `batch_activities` maps the activities stored so far in this batch to their file's
+    outcome: one a later file replaces (a FIT after its GPX) is taken off that outcome."""
     item = container.item
     problem = _unstorable_reason(parsed)
     if problem is not None or parsed.summary is None:
@@ -181,19 +195,26 @@ def _store_parsed(store: Store, settings: IngestSettings, container: Container, 
     status, reason = IngestStatus.INGESTED, ""
     if summary.file_type != "activity":
         status = IngestStatus.SKIPPED
-        reason = f"not an activity (FIT file type {summary.file_type!r})"
+        reason = (f"not an activity (FIT file type {summary.file_type!r})"
+                  if parsed.format == "fit" else f"not an activity: {summary.no_session_reason}")
     first_start = summary.sessions[0].start_utc if summary.sessions else summary.time_created
     destination = archive_destination(settings, container, part.sha256[:8], start=first_start)
     recorded = record_parsed(store, part.new_source(item), parsed, status, reason, destination)
     if recorded.already_stored is not None:  # stored by another process since our lookup
         return _known_outcome(settings, container, part, recorded.already_stored)
+    for activity_id, why in recorded.replaced.items():  # an earlier file of this batch's?
+        replaced_in_batch = batch_activities.pop(activity_id, None)
+        if replaced_in_batch is not None:
+            replaced_in_batch.lose_activity(activity_id, why)
     log.info("%s %s%s%s%s", recorded.status, item.path, f":{part.member}" if part.member else "",
              f": {recorded.reason}" if recorded.reason else "",
              f" (warnings: {'; '.join(parsed.warnings)})" if parsed.warnings else "")
-    return IngestOutcome(item.path, item.athlete_id, recorded.status, recorded.reason,
-                         activity_ids=recorded.activity_ids, warnings=parsed.warnings,
-                         stored_at=destination, member=part.member,
-                         record_count=summary.record_count)
+    outcome = IngestOutcome(item.path, item.athlete_id, recorded.status, recorded.reason,
+                            activity_ids=recorded.activity_ids, warnings=parsed.warnings,
+                            stored_at=destination, member=part.member,
+                            record_count=summary.record_count)
+    batch_activities.update(dict.fromkeys(recorded.activity_ids, outcome))
+    return outcome
 
 
 def _known_outcome(settings: IngestSettings, container: Container, part: Part,
@@ -208,8 +229,11 @@ def _known_outcome(settings: IngestSettings, container: Container, part: Part,
                          stored_at=destination, member=part.member)
 
 
-def _finish(store: Store, settings: IngestSettings, job: Job) -> IngestOutcome:
-    """Store one payload, then move its inbox file once its last payload is stored."""
+def _finish(store: Store, settings: IngestSettings, pool: ParsePool, job: Job,
+            batch_activities: dict[int, IngestOutcome], *,
+            leave_in_place: bool = False) -> IngestOutcome:
+    """Store one payload, then move its inbox file once its last payload is stored (unless
+    `leave_in_place`: a zip one of whose members could not be stored is read again later)."""
     container, work = job.container, job.work
     if isinstance(work, Broken):
         return quarantine_container(store, settings, container, work.reason)
@@ -217,7 +241,8 @@ def _finish(store: Store, settings: IngestSettings, job: Job) -> IngestOutcome:
         return ingest_journal(store, settings, container)  # archived or quarantined by then
     part = work.part
     if isinstance(work, Decode):
-        outcome = _store_parsed(store, settings, container, part, work.parsed.result())
+        outcome = _store_parsed(store, settings, container, part, pool.result(work.parsed),
+                                batch_activities)
     else:
         # known bytes; a twin's first copy in this batch is stored by now
         known = work.source if isinstance(work, Known) else source_by_hash(store, part.sha256)
@@ -226,6 +251,8 @@ def _finish(store: Store, settings: IngestSettings, job: Job) -> IngestOutcome:
         outcome = _known_outcome(settings, container, part, known)
     if not job.last:
         outcome.completes_file = False
+        return outcome
+    if leave_in_place:
         return outcome
     if outcome.status == IngestStatus.QUARANTINED and not container.is_zip:
         return outcome  # already moved to quarantine with its reason
@@ -236,6 +263,15 @@ def _finish(store: Store, settings: IngestSettings, job: Job) -> IngestOutcome:
     return outcome
 
 
+def refused_reason(exc: DataError | IntegrityError, what: str) -> str:
+    """Why the database refused one file's rows, in a line: the driver's first line names the
+    value's problem ('value too long for type character varying(64)'); the statement and its
+    parameters are left out (they can be long, and hold the file's data)."""
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+    return (f"the database refused it ({detail}) when storing {what}; nothing of the file was "
+            "stored, and it is left in place to be read again")
+
+
 def ingest_inbox(store: Store, settings: IngestSettings,
                  on_outcome: Callable[[IngestOutcome], None] | None = None,
                  items: Iterable[InboxFile] | None = None,
@@ -243,7 +279,7 @@ def ingest_inbox(store: Store, settings: IngestSettings,
     """Ingest every file in the inbox (or the given items); one bad file never stops the rest.
 
     Files are decoded by `settings.workers` processes while this process stores the results in
-    order, one transaction per FIT file, and moves each inbox file after its last commit.
+    order, one transaction per activity file, and moves each inbox file after its last commit.
     `should_continue` is asked between files; on shutdown the files already being decoded are
     finished and stored, nothing else is started.
     """
@@ -259,6 +295,8 @@ def ingest_inbox(store: Store, settings: IngestSettings,
     pool = ParsePool(settings)
     planner = _Planner(store, pool)
     athletes = AthleteRegistry(store)
+    batch_activities: dict[int, IngestOutcome] = {}
+    failed_containers: set[Path] = set()  # a member could not be stored: the zip stays put
 
     def jobs() -> Iterator[Job]:
         for item in items:
@@ -290,18 +328,32 @@ def ingest_inbox(store: Store, settings: IngestSettings,
             except OSError as exc:
                 log.error("could not read %s: %s", item.path, exc)
                 report(IngestOutcome(item.path, item.athlete_id, IngestStatus.ERROR, f"{exc}"))
+            except (DataError, IntegrityError) as exc:  # its athlete's row: see refused_reason
+                reason = refused_reason(exc, f"the row of athlete {item.athlete_id!r}")
+                log.error("could not ingest %s: %s", item.path, reason)
+                report(IngestOutcome(item.path, item.athlete_id, IngestStatus.ERROR, reason))
 
     def finish(job: Job) -> None:
+        item = job.container.item
+        member = None if isinstance(job.work, Broken | Journal) else job.work.part.member
         try:
-            report(_finish(store, settings, job))
+            report(_finish(store, settings, pool, job, batch_activities,
+                           leave_in_place=item.path in failed_containers))
         except FileNotFoundError:
             pass  # taken by another worker or removed by the user meanwhile
         except OSError as exc:
-            item = job.container.item
             log.error("could not ingest %s: %s", item.path, exc)
-            member = None if isinstance(job.work, Broken | Journal) else job.work.part.member
             report(IngestOutcome(item.path, item.athlete_id, IngestStatus.ERROR, f"{exc}",
                                  member=member, completes_file=job.last))
+        except (DataError, IntegrityError) as exc:
+            # rolled back, the file left where it is; a database that is down (OperationalError)
+            # still stops the batch: every file after it would fail the same way
+            reason = refused_reason(exc, "its data")
+            log.error("could not ingest %s%s: %s", item.path, f":{member}" if member else "",
+                      reason)
+            report(IngestOutcome(item.path, item.athlete_id, IngestStatus.ERROR, reason,
+                                 member=member, completes_file=job.last))
+            failed_containers.add(item.path)
 
     try:
         in_order(jobs(), finish, pool.in_flight_limit)

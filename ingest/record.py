@@ -15,9 +15,11 @@ from pathlib import Path
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
+from ingest.containers import PayloadFormat, is_journal_name, payload_format
 from ingest.form import SERIES_INTERVAL_S
+from ingest.identity import Placement, Replaced, place_sessions, replace_readings
 from ingest.outcome import IngestStatus
-from ingest.parse import ParsedFit
+from ingest.parse import ParsedFile
 from ingest.summary import FileSummary, SessionSummary
 from store import (
     Activity,
@@ -30,7 +32,7 @@ from store import (
 )
 from store.journal import JournalValues, add_journal_entry, stored_csv_keys
 
-JOURNAL_READER = "csv"  # a journal's source row names this as its decoder
+JOURNAL_READER = "csv"  # a journal's source row names this as its decoder and its format
 
 
 def sha256_hex(data: bytes) -> str:
@@ -111,13 +113,20 @@ def _source_and_duplicate(session: Session, sha256: str, summary: FileSummary
 
 @dataclass(frozen=True)
 class NewSource:
-    """A FIT payload about to get its source-file row."""
+    """A payload (FIT, TCX, GPX) or a journal about to get its source-file row."""
 
     sha256: str
     athlete_id: str
     original_name: str  # the inbox file's name (the zip's, for a member)
     member: str | None  # its path inside a zip
     size_bytes: int
+
+    @property
+    def format(self) -> PayloadFormat | str:
+        """fit | tcx | gpx, by the payload's name, or csv for a journal."""
+        if self.member is None and is_journal_name(self.original_name):
+            return JOURNAL_READER
+        return payload_format(self.member or self.original_name)
 
 
 @dataclass(frozen=True)
@@ -130,12 +139,29 @@ class Recorded:
     reason: str = ""
     activity_ids: list[int] = field(default_factory=list)
     already_stored: SourceFile | None = None
+    # stored readings (of other files) this one replaced: activity id -> why it was removed
+    replaced: dict[int, str] = field(default_factory=dict)
 
 
-def record_parsed(store: Store, new: NewSource, parsed: ParsedFit, status: IngestStatus,
+def _natural_key_reason(duplicate_of: SourceFile) -> str:
+    return (f"same activity as source #{duplicate_of.id} ({duplicate_of.original_name}): same "
+            "device serial and creation time")
+
+
+def _sessions_by_index(summary: FileSummary) -> dict[int, SessionSummary]:
+    return {s.index: s for s in summary.sessions}
+
+
+def record_parsed(store: Store, new: NewSource, parsed: ParsedFile, status: IngestStatus,
                   reason: str, stored_path: Path) -> Recorded:
-    """One parsed FIT payload into the store in one transaction: its source-file row and, when
-    ingested, an activity per session; a re-export of a stored activity becomes a duplicate.
+    """One parsed payload (FIT, TCX or GPX) into the store in one transaction: its source-file
+    row and, when ingested, an activity per session.
+
+    A re-export of a stored FIT activity (same device serial and creation time) is a duplicate;
+    so is a file whose every session is an activity stored from a file that takes precedence
+    (ingest/identity.py: a better format, or the same format stored first). A file that takes
+    precedence over stored readings replaces them: theirs are removed, and a file left with
+    no activity becomes a duplicate of this one.
 
     Bytes another process stored since they were looked up count once: their row stays as it
     is, and comes back as `Recorded.already_stored`.
@@ -143,6 +169,7 @@ def record_parsed(store: Store, new: NewSource, parsed: ParsedFit, status: Inges
     summary = parsed.summary
     assert summary is not None
     activity_ids: list[int] = []
+    replaced: list[Replaced] = []
     with store.session() as session:
         serialize_ingest_writes(session)  # the lookups below then hold until the commit
         if status == IngestStatus.INGESTED:  # only an activity can be a re-export of one
@@ -156,18 +183,30 @@ def record_parsed(store: Store, new: NewSource, parsed: ParsedFit, status: Inges
                                 original_name=new.original_name, size_bytes=new.size_bytes,
                                 status=status)
             session.add(source)
+        placement = Placement()
         if duplicate_of is not None:
-            status = IngestStatus.DUPLICATE
-            reason = (f"same activity as source #{duplicate_of.id} ({duplicate_of.original_name}):"
-                      f" same device serial and creation time")
+            status, reason = IngestStatus.DUPLICATE, _natural_key_reason(duplicate_of)
             source.duplicate_of_id = duplicate_of.id
+        elif status == IngestStatus.INGESTED:
+            placement = place_sessions(session, new.athlete_id, parsed.format, None,
+                                       _sessions_by_index(summary))
+            if placement.covers_all(len(summary.sessions)):
+                match = placement.first_cover()
+                status, reason = IngestStatus.DUPLICATE, match.describe()
+                source.duplicate_of_id = match.source_id
         source.status, source.reason, source.warnings = status, reason or None, parsed.warnings
-        source.container_member = new.member
+        source.container_member, source.format = new.member, parsed.format
         source.decoder, source.stored_path = parsed.decoder, str(stored_path)
         set_fit_identity(source, summary)
         if status == IngestStatus.INGESTED:
-            activity_ids = store_activities(session, source, parsed)
-    return Recorded(status, reason, activity_ids)
+            stored = store_activities(session, source, parsed, skip=set(placement.covered))
+            notes = [f"session {i}: {m.describe()}" for i, m in placement.covered.items()]
+            replaced = replace_readings(session, source, parsed.format, placement, stored)
+            activity_ids = list(stored.values())
+            reason = "; ".join([*notes, *(r.note for r in replaced)])
+            source.reason = reason or None  # its own row says what it replaced, too
+    return Recorded(status, reason, activity_ids,
+                    replaced={r.activity_id: r.reason for r in replaced})
 
 
 @dataclass(frozen=True)
@@ -211,6 +250,7 @@ def record_journal(store: Store, new: NewSource, rows: Sequence[tuple[int, Journ
             reason = "every row is stored already (an earlier journal.csv holds them)"
         source.status, source.reason, source.warnings = status, reason or None, warnings
         source.decoder, source.stored_path = JOURNAL_READER, str(stored_path)
+        source.format = JOURNAL_READER
         session.flush()
         return JournalRecorded(status, reason, [entry.id for entry in entries],
                                repeated_rows=len(rows) - len(entries))
@@ -224,7 +264,8 @@ def record_quarantined(store: Store, new: NewSource, reason: str, stored_path: P
         if source is None:
             source = SourceFile(sha256=new.sha256, athlete_id=new.athlete_id,
                                 original_name=new.original_name, size_bytes=new.size_bytes,
-                                container_member=new.member, status=IngestStatus.QUARANTINED)
+                                container_member=new.member, status=IngestStatus.QUARANTINED,
+                                format=new.format)
             session.add(source)
         source.status, source.reason = IngestStatus.QUARANTINED, reason
         source.stored_path = str(stored_path)
@@ -261,15 +302,20 @@ def _activity_fields(s: SessionSummary) -> dict[str, object]:
     )
 
 
-def store_activities(session: Session, source: SourceFile, parsed: ParsedFit) -> list[int]:
-    """Create or update (same source file and session index) one activity per session.
+def store_activities(session: Session, source: SourceFile, parsed: ParsedFile,
+                     skip: set[int] | frozenset[int] = frozenset()) -> dict[int, int]:
+    """Create or update (same source file and session index) one activity per session, but
+    for the sessions in `skip` (stored from another file: their activity here is removed).
 
     Used by ingest and by reprocess: an activity keeps its id, so nothing is duplicated.
+    Returns the activity id of each session stored, by session index.
     """
     assert parsed.summary is not None
     existing = {a.session_index: a for a in source.activities}
     activities: list[Activity] = []
     for s in parsed.summary.sessions:
+        if s.index in skip:
+            continue
         activity = existing.pop(s.index, None)
         if activity is None:
             activity = Activity(athlete_id=source.athlete_id, source_file=source)
@@ -288,7 +334,7 @@ def store_activities(session: Session, source: SourceFile, parsed: ParsedFit) ->
         elif activity.series is not None:
             activity.series = None
         activities.append(activity)
-    for gone in existing.values():  # a session a better parser no longer sees
+    for gone in existing.values():  # a session a better parser (or a better file) took over
         session.delete(gone)
     session.flush()  # one flush for the file: the source row, then its activities, get their ids
-    return [activity.id for activity in activities]
+    return {activity.session_index: activity.id for activity in activities}
