@@ -1,6 +1,7 @@
-"""The long-running worker of `strideguard run`: the scheduler's jobs (inbox scan, evaluation,
-dispatch, rules reload), the scan trigger, the file watcher and signals. Wiring only: every
-decision lives in a room, the process's config, rules and store in `wiring.App`."""
+"""The long-running worker of `strideguard run`: the scheduler's jobs (inbox and source-folder
+scan, evaluation, dispatch, rules reload), the scan trigger, the file watchers and signals.
+Wiring only: every decision lives in a room, the process's config, rules and store in
+`wiring.App`."""
 
 from __future__ import annotations
 
@@ -21,8 +22,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from config import redact_url
 from config.locate import EXIT_CONFIG
 from digest.schedule import FailedDigests
-from ingest import InboxWatcher, WatchError, batch_needs_evaluation, ingest_inbox, rescan_delay_s
-from wiring import App, run_cycle
+from ingest import (
+    InboxWatcher,
+    SourceFolders,
+    SourceWatchers,
+    WatchError,
+    batch_needs_evaluation,
+    ingest_inbox,
+    rescan_delay_s,
+)
+from wiring import App, run_cycle, scan_sources
 
 log = logging.getLogger("strideguard")
 SCAN_DEBOUNCE_S = 1.0  # a file event brings the inbox scan forward to this far ahead
@@ -141,8 +150,8 @@ def _not_a_scan_skip(record: logging.LogRecord) -> bool:
 def run_service(app: App) -> int:
     """The long-running service until SIGTERM/SIGINT; the current file is finished first.
 
-    The inbox is scanned at start and every scan_interval; native file events (ingest.watch)
-    only bring the next scan forward.
+    The inbox, then the source folders, are scanned at start and every scan_interval; native
+    file events (ingest.watch, sources[].watch) only bring the next scan forward.
     """
     stopping = threading.Event()
 
@@ -163,13 +172,29 @@ def run_service(app: App) -> int:
     settings = app.ingest_settings()
     trigger = ScanTrigger(scheduler, "scan", SCAN_DEBOUNCE_S, stopping)
     first_scan = threading.Event()
+    own_folders = (app.config.inbox, app.config.archive, app.config.quarantine)
+    # a folder that comes back (a watch plugged in again) is watched anew for file events; a
+    # source refused (overlapping StrideGuard's own folders) is neither read nor watched
+    sources = SourceFolders(app.store, settings,
+                            on_back=lambda source: source_watchers.restart(source))
+    source_watchers = SourceWatchers(settings.sources, trigger.poke, exclude=own_folders,
+                                     poll_interval_s=schedule.scan_interval.total_seconds(),
+                                     usable=sources.sources)
 
     def scan_once() -> float | None:
-        outcomes = ingest_inbox(app.store, settings, should_continue=lambda: not stopping.is_set())
+        def should_continue() -> bool:
+            return not stopping.is_set()
+
+        outcomes = ingest_inbox(app.store, settings, should_continue=should_continue)
+        # in the inbox's job (one scan at a time, one evaluation of what both brought); an
+        # error there is logged and costs the inbox's outcomes nothing
+        outcomes += scan_sources(sources, should_continue)
         if not first_scan.is_set():
             first_scan.set()
-            log.info("initial scan of %s done: %s", settings.inbox,
-                     dict(Counter(str(o.status) for o in outcomes)) or "inbox empty")
+            log.info("initial scan of %s%s done: %s", settings.inbox,
+                     f" and {len(sources.sources)} source folders" if sources.sources else "",
+                     dict(Counter(str(o.status) for o in outcomes))
+                     or ("nothing new" if sources.sources else "inbox empty"))
         if batch_needs_evaluation(outcomes):
             with evaluation_lock:
                 app.reload_rules()
@@ -214,8 +239,11 @@ def run_service(app: App) -> int:
                            poll_interval_s=schedule.scan_interval.total_seconds())
     try:
         events_on = watcher.start()  # before the first scan, so nothing slips in between
+        sources_on_events = source_watchers.start()
     except WatchError as exc:
         log.error("%s", exc)
+        watcher.stop()
+        source_watchers.stop()
         return EXIT_CONFIG
 
     now = datetime.now(UTC)
@@ -238,12 +266,18 @@ def run_service(app: App) -> int:
              app.config.inbox, schedule.scan_interval.total_seconds(),
              " and on file events" if events_on else "", schedule.evaluate_at.strftime("%H:%M"),
              app.config.timezone, schedule.digest or "off")
+    if sources.sources:
+        log.info("reading %d source folders every %gs%s (copied, never changed): %s",
+                 len(sources.sources), schedule.scan_interval.total_seconds(),
+                 f", {sources_on_events} also on file events" if sources_on_events else "",
+                 ", ".join(str(source.path) for source in sources.sources))
     scheduler.start()
     try:
         while not stopping.is_set():
             time.sleep(0.2)  # a signal interrupts the sleep; its handler sets `stopping`
     finally:
         watcher.stop()
+        source_watchers.stop()
         trigger.close()
         # waits for running jobs; the scan job stops after its current file
         scheduler.shutdown(wait=True)

@@ -1,4 +1,5 @@
-"""`strideguard ingest PATH...` and `reprocess`: a progress bar over the files, then a summary."""
+"""`strideguard ingest [--copy] PATH...` and `reprocess`: a progress bar over the files, then a
+summary."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -26,15 +28,22 @@ from rich.text import Text
 
 from ingest import (
     IngestOutcome,
+    IngestSettings,
     IngestStatus,
     batch_needs_evaluation,
     count_reprocessable,
     ingest_inbox,
     items_from_paths,
+    read_copies,
     reprocess_archive,
 )
 from ingest.containers import READ_SUFFIXES
+from ingest.inbox import is_athlete_id
+from ingest.sources import own_folder_conflict
 from wiring import App, open_app
+
+if TYPE_CHECKING:
+    from ingest.inbox import InboxFile
 
 PROBLEM_ROWS_SHOWN = 50
 
@@ -58,16 +67,23 @@ class _IngestProgress:
             TimeElapsedColumn(), TimeRemainingColumn(),
             console=Console(stderr=True), transient=False)
         self.task = self.progress.add_task(title, total=total, counts="")
+        self._ingest_level = logging.NOTSET  # restored on exit (a test runs many commands)
 
     def __enter__(self) -> _IngestProgress:
+        ingest_log = logging.getLogger("strideguard.ingest")
+        self._ingest_level = ingest_log.level
         if not logging.getLogger("strideguard").isEnabledFor(logging.DEBUG):
             # the bar and the summary say it per file
-            logging.getLogger("strideguard.ingest").setLevel(logging.WARNING)
+            ingest_log.setLevel(logging.WARNING)
         self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)  # type: ignore[arg-type]
+        logging.getLogger("strideguard.ingest").setLevel(self._ingest_level)
+
+    def set_total(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
 
     def on_outcome(self, outcome: IngestOutcome) -> None:
         self.counts[outcome.status] += 1
@@ -117,21 +133,62 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
     missing = [p for p in paths if not p.exists()]
     for path in missing:
         print(f"strideguard ingest: {path}: no such file or folder", file=sys.stderr)
-    items = items_from_paths(paths, app.config.inbox, args.athlete)
+    settings = app.ingest_settings()
+    if args.copy and _overlaps_own_folders(paths, settings):
+        return 1
+    if args.athlete and not is_athlete_id(args.athlete):
+        raise ValueError(f"--athlete: {args.athlete!r} is not an athlete id (letters, digits, "
+                         "'_', '.' and '-', starting with a letter or digit, at most 64)")
+    items = items_from_paths(paths, app.config.inbox, args.athlete, copy=args.copy,
+                             exclude=(settings.archive, settings.quarantine))
     if not items:
         suffixes = f"{', '.join(READ_SUFFIXES[:-1])} or {READ_SUFFIXES[-1]}"
         print(f"no {suffixes} files (or journal.csv) found in {', '.join(args.paths)}")
         return 1 if missing else 0
     # files named on the command line are taken now: no waiting for them to settle
-    settings = replace(app.ingest_settings(), stability_s=0.0)
-    with _IngestProgress("ingest", len(items)) as progress:
-        outcomes = ingest_inbox(app.store, settings, on_outcome=progress.on_outcome,
-                                items=items)
-    print_ingest_summary(outcomes, f"ingested {len(items)} files")
+    settings = replace(settings, stability_s=0.0)
+    if args.copy:
+        outcomes = _ingest_copies(app, settings, items)
+    else:
+        with _IngestProgress("ingest", len(items)) as progress:
+            outcomes = ingest_inbox(app.store, settings, on_outcome=progress.on_outcome,
+                                    items=items)
+        print_ingest_summary(outcomes, f"ingested {len(items)} files")
     if batch_needs_evaluation(outcomes):
         app.evaluate()
         app.dispatch()
     return 1 if missing else 0
+
+
+def _overlaps_own_folders(paths: Sequence[Path], settings: IngestSettings) -> bool:
+    """`ingest --copy` reads folders other tools own: one inside StrideGuard's own folders, or
+    holding one, is refused (with why), and then nothing is read."""
+    refused = False
+    for path in paths:
+        conflict = own_folder_conflict(path, settings) if path.exists() else None
+        if conflict is not None:
+            print(f"strideguard ingest --copy: {path} is not read: {conflict}", file=sys.stderr)
+            refused = True
+    if refused:
+        print("strideguard ingest --copy: nothing was read", file=sys.stderr)
+    return refused
+
+
+def _ingest_copies(app: App, settings: IngestSettings, items: list[InboxFile]
+                   ) -> list[IngestOutcome]:
+    """`ingest --copy`: the originals stay where they are, copies go to the archive, and each
+    file is remembered, so a second run reads only what is new or changed."""
+    with _IngestProgress("ingest --copy", len(items)) as progress:
+        read = read_copies(app.store, settings, items, on_outcome=progress.on_outcome,
+                           on_planned=progress.set_total)
+    if read.outcomes:
+        read_now = len({outcome.path for outcome in read.outcomes})
+        print_ingest_summary(read.outcomes, f"read {read_now} of {len(items)} files")
+    if read.unchanged:
+        print(f"{read.unchanged} files were read before and are unchanged: not read again")
+    if read.left_to_others:
+        print(f"{read.left_to_others} files are being read by another StrideGuard process")
+    return read.outcomes
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
-"""Ingest: FIT files (and runners' journal.csv files) from the inbox into the store (checks,
-decoding, recording, filing).
+"""Ingest: FIT files (and runners' journal.csv files) from the inbox, and from source folders
+other tools own, into the store (checks, decoding, recording, filing).
 
 The names below load their module on first use: `import ingest` stays free, and the decoding
 workers, which import `ingest.parse`, never load the store or the file watcher.
@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     )
     from ingest.pipeline import ingest_inbox
     from ingest.reprocess import count_reprocessable, reprocess_archive
-    from ingest.settings import IngestSettings, settings_from_config
-    from ingest.watch import InboxWatcher, WatchError
+    from ingest.settings import IngestSettings, SourceFolder, settings_from_config
+    from ingest.sources import CopyRead, SourceFolders, read_copies
+    from ingest.watch import InboxWatcher, SourceWatchers, WatchError
 
 _HOMES = {
     "IngestOutcome": "ingest.outcome",
@@ -30,6 +31,11 @@ _HOMES = {
     "rescan_delay_s": "ingest.outcome",
     "IngestSettings": "ingest.settings",
     "settings_from_config": "ingest.settings",
+    "SourceFolder": "ingest.settings",
+    "CopyRead": "ingest.sources",
+    "SourceFolders": "ingest.sources",
+    "read_copies": "ingest.sources",
+    "SourceWatchers": "ingest.watch",
     "items_from_paths": "ingest.inbox",
     "ingest_inbox": "ingest.pipeline",
     "count_reprocessable": "ingest.reprocess",
@@ -38,15 +44,20 @@ _HOMES = {
     "WatchError": "ingest.watch",
 }
 __all__ = [
+    "CopyRead",
     "InboxWatcher",
     "IngestOutcome",
     "IngestSettings",
     "IngestStatus",
+    "SourceFolder",
+    "SourceFolders",
+    "SourceWatchers",
     "WatchError",
     "batch_needs_evaluation",
     "count_reprocessable",
     "ingest_inbox",
     "items_from_paths",
+    "read_copies",
     "reprocess_archive",
     "rescan_delay_s",
     "settings_from_config",

@@ -1,14 +1,19 @@
-"""Filing: where an inbox file is archived, and quarantine moves with their reason files."""
+"""Filing: where an inbox file is archived, and quarantine moves with their reason files.
+
+A file that is someone else's (`InboxFile.copy`: a source folder, `ingest --copy`) is copied
+instead of moved, the same way, and its original is left as it was.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.containers import Payload, is_container_name
-from ingest.inbox import InboxFile, free_destination, move_file
+from ingest.inbox import ChangedWhileRead, InboxFile, copy_file, free_destination, move_file
 from ingest.outcome import IngestOutcome, IngestStatus
 from ingest.record import NewSource, record_quarantined, repoint_stored_path
 from ingest.settings import IngestSettings
@@ -23,6 +28,9 @@ class Container:
 
     item: InboxFile
     archive_to: Path | None = None  # fixed when its first payload is stored
+    # copy mode: `archive_to` already holds a copy of these bytes (a file read again after a
+    # crash between its copy and its being remembered, or the same file in two folders)
+    in_archive: bool = False
 
     @property
     def is_zip(self) -> bool:
@@ -58,35 +66,67 @@ def archive_destination(settings: IngestSettings, container: Container, tag: str
     file: zip members share it. A plain file goes under the month of its activity's `start`
     (when known), a zip under the month it is ingested in.
 
-    A path `recorded` by an earlier, interrupted run is reused, so the database stays right.
+    A path `recorded` by an earlier, interrupted run is reused, so the database stays right. In
+    copy mode, a file (a zip too) whose very bytes are archived at `recorded` already is not
+    copied again (read again after a crash between its copy and its being remembered).
     """
+    item = container.item
+    earlier = Path(recorded) if recorded else None
+    if container.archive_to is None and earlier is not None and earlier.is_relative_to(
+            settings.archive):
+        if not earlier.exists():  # the place an interrupted run planned
+            container.archive_to = earlier
+        elif item.copy and _archived_already(earlier, container):  # its copy is there
+            container.archive_to, container.in_archive = earlier, True
     if container.archive_to is None:
-        item = container.item
-        if recorded and not Path(recorded).exists() and Path(recorded).is_relative_to(
-                settings.archive):
-            container.archive_to = Path(recorded)
-        else:
-            month = (None if container.is_zip else start) or datetime.now(UTC)
-            folder = settings.archive / item.athlete_id / month.strftime("%Y-%m")
-            container.archive_to = free_destination(folder, item.name, tag)
+        month = (None if container.is_zip else start) or datetime.now(UTC)
+        folder = settings.archive / item.athlete_id / month.strftime("%Y-%m")
+        container.archive_to = free_destination(folder, item.name, tag)
     return container.archive_to
 
 
+def _archived_already(archived: Path, container: Container) -> bool:
+    """Does `archived` hold the very bytes of the file being read? Known by the hash the scan
+    took; without one, a plain file's one payload is its bytes, a zip's are not."""
+    if container.item.sha256 is None:
+        return not container.is_zip
+    try:
+        with archived.open("rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest() == container.item.sha256
+    except OSError:
+        return False
+
+
+def file_away(item: InboxFile, destination: Path) -> Path:
+    """Move the inbox file to `destination`, or copy it there when it is someone else's (the
+    next free name if it was taken); returns where it went. A copy must hold the bytes the scan
+    hashed (ChangedWhileRead if its owner rewrote it meanwhile: nothing is copied)."""
+    if item.copy:
+        return copy_file(item.path, destination, sha256=item.sha256)
+    return move_file(item.path, destination)
+
+
+def _reason_file(destination: Path) -> Path:
+    return destination.with_name(destination.name + ".reason.txt")
+
+
 def archive(container: Container, destination: Path) -> Path:
-    """Move the inbox file to its archive destination (the next free name if it was taken)."""
-    moved_to = move_file(container.item.path, destination)
-    if moved_to != destination:
+    """Move (or copy) the inbox file to its archive destination (the next free name if it was
+    taken); a copy of the same bytes there already is kept as the file's copy."""
+    if container.in_archive and destination == container.archive_to:
+        return destination
+    filed_to = file_away(container.item, destination)
+    if filed_to != destination:
         log.warning("%s was archived as %s (the planned name was taken)", container.item.path,
-                    moved_to)
-    return moved_to
+                    filed_to)
+    return filed_to
 
 
 def write_reason(destination: Path, label: str, athlete_id: str, size_bytes: int,
                  reason: str, *, sha256: str | None) -> None:
     """NAME.reason.txt beside a quarantined file: what it was, why, and how to retry."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    reason_file = destination.with_name(destination.name + ".reason.txt")
-    reason_file.write_text(
+    _reason_file(destination).write_text(
         f"{label} could not be ingested.\n\nReason: {reason}\n\n"
         f"Athlete: {athlete_id}\nSize: {size_bytes} bytes\n"
         + (f"SHA-256: {sha256}\n" if sha256 else "")
@@ -108,8 +148,9 @@ def quarantine_payload(store: Store, settings: IngestSettings, item: InboxFile, 
                        reason: str) -> IngestOutcome:
     """Record why a FIT payload is unreadable and put it in quarantine with a reason file.
 
-    A plain file moves there itself (after the commit); a zip member is written out beside its
-    reason, and the zip goes on to the archive with the rest of its files.
+    A plain file moves (or, when someone else's, is copied) there itself (after the commit); a
+    zip member is written out beside its reason, and the zip goes on to the archive with the
+    rest of its files.
     """
     destination = _quarantine_destination(settings, item, part)
     new = part.new_source(item)
@@ -120,7 +161,11 @@ def quarantine_payload(store: Store, settings: IngestSettings, item: InboxFile, 
     record_quarantined(store, new, reason, destination)
     write_reason(destination, label, item.athlete_id, new.size_bytes, reason, sha256=part.sha256)
     if part.zip_member is None:
-        moved_to = move_file(item.path, destination)
+        try:
+            moved_to = file_away(item, destination)
+        except ChangedWhileRead:  # no copy: no reason file for it either
+            _reason_file(destination).unlink(missing_ok=True)
+            raise
         if moved_to != destination:
             write_reason(moved_to, label, item.athlete_id, new.size_bytes, reason,
                          sha256=part.sha256)
@@ -131,15 +176,19 @@ def quarantine_payload(store: Store, settings: IngestSettings, item: InboxFile, 
 
 def quarantine_container(store: Store, settings: IngestSettings, container: Container,
                          reason: str) -> IngestOutcome:
-    """A zip or gzip that cannot be (fully) opened: the whole file goes to quarantine, and
-    FIT files already stored from it point there."""
+    """A zip or gzip that cannot be (fully) opened: the whole file goes (or a copy of it, when
+    it is someone else's) to quarantine, and FIT files already stored from it point there."""
     item = container.item
     destination = free_destination(settings.quarantine / item.athlete_id, item.name, "container")
     write_reason(destination, item.name, item.athlete_id, item.path.stat().st_size, reason,
                  sha256=None)
     if container.archive_to is not None:
         repoint_stored_path(store, container.archive_to, destination)
-    moved_to = move_file(item.path, destination)
+    try:
+        moved_to = file_away(item, destination)
+    except ChangedWhileRead:  # no copy: no reason file for it either
+        _reason_file(destination).unlink(missing_ok=True)
+        raise
     log.warning("quarantined %s: %s", item.path, reason)
     return IngestOutcome(item.path, item.athlete_id, IngestStatus.QUARANTINED, reason,
                          stored_at=moved_to)

@@ -1,6 +1,7 @@
 """A journal.csv from an athlete's inbox folder into the store: its good rows as journal entries,
 its bad rows named by line (warnings on its source row and in the log), then the file archived
-like a FIT file; the same bytes again are a duplicate, and a file without one good row goes to
+like a FIT file (copied, when it is someone else's: filing's `archive` and `quarantine_payload`
+decide); the same bytes again are a duplicate, and a file without one good row goes to
 quarantine with the lines that were wrong."""
 
 from __future__ import annotations

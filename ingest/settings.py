@@ -5,11 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # annotations only: pydantic and the decoders load where they are used
     from config.schema import ServiceConfig
     from ingest.decode import DecoderName
+
+
+@dataclass(frozen=True)
+class SourceFolder:
+    """A folder another tool owns (`sources:`): read and copied, never changed. Its files are
+    `athlete_id`'s, or (`athlete_id` None) its first-level subfolders name the athlete."""
+
+    path: Path
+    athlete_id: str | None = None
+    watch: Literal["auto", "events", "polling"] = "polling"
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,7 @@ class IngestSettings:
     workers: int = 1  # decoding processes; 0 = one per usable CPU core
     default_timezone: str = "UTC"
     athlete_timezones: Mapping[str, str] = field(default_factory=dict)
+    sources: tuple[SourceFolder, ...] = ()
 
     def timezone_for(self, athlete_id: str) -> str:
         return self.athlete_timezones.get(athlete_id, self.default_timezone)
@@ -37,4 +48,6 @@ def settings_from_config(config: ServiceConfig) -> IngestSettings:
         decoder=config.ingest.decoder, stability_s=config.ingest.stability.total_seconds(),
         workers=config.ingest.workers, default_timezone=config.timezone,
         athlete_timezones={a.id: a.timezone for a in config.athletes if a.timezone},
+        sources=tuple(SourceFolder(s.path, None if s.per_subfolder else s.athlete, s.watch)
+                      for s in config.sources),
     )

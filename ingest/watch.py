@@ -1,4 +1,5 @@
-"""Native file events for the inbox (watchdog): they only say "look now", never what to ingest.
+"""Native file events for the inbox and the source folders (watchdog): they only say "look
+now", never what to ingest.
 
 The periodic full scan stays the guarantee (events are lost on network shares, container bind
 mounts, a full event queue or a removed inbox); an event just makes the next scan come sooner.
@@ -8,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +29,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from ingest.inbox import is_inbox_name
+from ingest.settings import SourceFolder
 
 log = logging.getLogger("strideguard.watch")
 
@@ -41,7 +44,7 @@ STOP_TIMEOUT_S = 5.0
 
 
 class WatchError(RuntimeError):
-    """Native file events were required (`ingest.watch: events`) but cannot watch the inbox."""
+    """Native file events were required (`watch: events`) but cannot watch the folder."""
 
 
 class _Handler(FileSystemEventHandler):
@@ -63,21 +66,26 @@ class InboxWatcher:
     `mode`: `events` requires native events (start() raises WatchError if they cannot start),
     `auto` tries them and otherwise logs one warning, `polling` starts no observer at all.
     `exclude` holds folders whose events mean nothing (archive and quarantine inside the inbox).
+    `what` and `setting` name the folder and its watch setting in messages (a source folder's
+    are not the inbox's).
     """
 
     def __init__(self, inbox: Path, on_change: Callable[[], None], mode: WatchMode = "auto", *,
-                 exclude: Sequence[Path] = (), poll_interval_s: float | None = None) -> None:
+                 exclude: Sequence[Path] = (), poll_interval_s: float | None = None,
+                 what: str = "the inbox", setting: str = "ingest.watch") -> None:
         self.inbox = inbox.resolve()
         self.on_change = on_change
         self.mode = mode
         self.exclude = tuple(path.resolve() for path in exclude)
         self.poll_interval_s = poll_interval_s
+        self.what = what
+        self.setting = setting
         self._observer: BaseObserver | None = None
 
     def start(self) -> bool:
         """Start watching; True if native events are on, False if only the scan interval is."""
         if self.mode == "polling":
-            log.info("watching %s by polling only (ingest.watch: polling)", self.inbox)
+            log.info("watching %s by polling only (%s: polling)", self.inbox, self.setting)
             return False
         try:
             self._observer = self._start_observer()
@@ -85,13 +93,13 @@ class InboxWatcher:
             cause = _describe(exc)
             if self.mode == "events":
                 raise WatchError(
-                    f"ingest.watch is 'events' but native file events cannot watch the inbox "
-                    f"{self.inbox}: {cause}. Fix the cause, or set ingest.watch to 'auto' or "
-                    f"'polling' to rely on the periodic scan") from exc
+                    f"{self.setting} is 'events' but native file events cannot watch "
+                    f"{self.what} {self.inbox}: {cause}. Fix the cause, or set {self.setting} "
+                    f"to 'auto' or 'polling' to rely on the periodic scan") from exc
             every = (f" every {self.poll_interval_s:g}s" if self.poll_interval_s is not None
                      else "")
-            log.warning("native file events cannot watch the inbox %s (%s); falling back to "
-                        "polling%s (schedule.scan_interval)", self.inbox, cause, every)
+            log.warning("native file events cannot watch %s %s (%s); falling back to "
+                        "polling%s (schedule.scan_interval)", self.what, self.inbox, cause, every)
             return False
         log.info("watching %s with native file events (%s)", self.inbox,
                  type(self._observer).__name__)
@@ -165,3 +173,70 @@ def _describe(exc: BaseException) -> str:
     elif isinstance(exc, OSError) and "inotify instance limit" in text:
         text += " (raise fs.inotify.max_user_instances)"
     return text or type(exc).__name__
+
+
+class SourceWatchers:
+    """File events for the source folders with `watch: auto` or `events` (a `polling` one has
+    none): like the inbox's, they only bring the scan forward. A folder that is not there at
+    the start (a watch unplugged) is not an error: it is watched from when it comes back
+    (`restart`, which the source scan calls), as is one mounted anew at the same path. Only the
+    `usable` sources are watched (the scan refuses one overlapping StrideGuard's own folders).
+    """
+
+    def __init__(self, sources: Sequence[SourceFolder], on_change: Callable[[], None], *,
+                 exclude: Sequence[Path] = (), poll_interval_s: float | None = None,
+                 usable: Collection[SourceFolder] | None = None) -> None:
+        # by their index in `sources:`, which messages name; `usable`: those the scan reads
+        self._sources = {index: source for index, source in enumerate(sources)
+                         if source.watch != "polling" and (usable is None or source in usable)}
+        self._on_change = on_change
+        self._exclude = tuple(exclude)
+        self._poll_interval_s = poll_interval_s
+        self._watchers: dict[Path, InboxWatcher] = {}
+        self._lock = threading.Lock()  # restart() comes from the scan job's thread
+        self._closed = False
+
+    def _watcher(self, index: int, source: SourceFolder) -> InboxWatcher:
+        return InboxWatcher(source.path, self._on_change, source.watch, exclude=self._exclude,
+                            poll_interval_s=self._poll_interval_s, what="the source folder",
+                            setting=f"sources[{index}].watch")
+
+    def start(self) -> int:
+        """Watch every such folder that is there; how many have native events. Raises
+        WatchError for a folder with `watch: events` that is there but cannot be watched."""
+        native = 0
+        with self._lock:
+            for index, source in self._sources.items():
+                if not source.path.is_dir():
+                    continue  # reported by the scan; watched once it is back
+                watcher = self._watcher(index, source)
+                native += watcher.start()
+                self._watchers[source.path] = watcher
+        return native
+
+    def restart(self, source: SourceFolder) -> None:
+        """A folder came back (or is another mount now): watch it anew. Failing is a warning
+        here, not an error: the scan interval still reads it."""
+        index = next((i for i, known in self._sources.items() if known == source), None)
+        if index is None:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            old = self._watchers.pop(source.path, None)
+            if old is not None:
+                old.stop()
+            watcher = self._watcher(index, source)
+            try:
+                watcher.start()
+            except WatchError as exc:
+                log.warning("%s", exc)
+                return
+            self._watchers[source.path] = watcher
+
+    def stop(self) -> None:
+        with self._lock:
+            self._closed = True
+            watchers, self._watchers = list(self._watchers.values()), {}
+        for watcher in watchers:
+            watcher.stop()

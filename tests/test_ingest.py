@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -280,3 +281,25 @@ def test_the_package_exports_load_on_use_and_workers_stay_light() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_an_inbox_folder_that_names_no_athlete_id_is_left_alone_with_one_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A folder name the store cannot take as an athlete id (here 70 characters; PostgreSQL's
+    column holds 64) is not read: its files stay, one warning says why, the rest is read."""
+    from ingest.inbox import scan_inbox
+
+    inbox = tmp_path / "inbox"
+    bad = inbox / ("x" * 70)
+    bad.mkdir(parents=True)
+    (bad / "run.fit").write_bytes(b"not read")
+    (inbox / "ana").mkdir()
+    (inbox / "ana" / "run.fit").write_bytes(b"read")
+    with caplog.at_level(logging.WARNING, logger="strideguard.ingest"):
+        first = [item.athlete_id for item in scan_inbox(inbox)]
+        second = [item.athlete_id for item in scan_inbox(inbox)]
+    assert first == second == ["ana"]
+    warnings = [r.getMessage() for r in caplog.records if "does not name an athlete id" in
+                r.getMessage()]
+    assert len(warnings) == 1 and "x" * 70 in warnings[0]
+    assert (bad / "run.fit").read_bytes() == b"not read"

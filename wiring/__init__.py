@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 
 from config import ServiceConfig
 from config.locate import load_config
-from ingest import IngestOutcome, IngestSettings, ingest_inbox, settings_from_config
+from ingest import (
+    IngestOutcome,
+    IngestSettings,
+    SourceFolders,
+    ingest_inbox,
+    settings_from_config,
+)
 from notify.channel import NoticeKind
 from notify.channels import channel_kinds, targets_for
 from notify.dispatch import dispatch_due
@@ -153,12 +159,27 @@ def open_app(config_arg: str | None) -> App:
 
 
 def run_cycle(app: App) -> list[IngestOutcome]:
-    """One full cycle: scan → ingest → evaluate → deliver everything queued.
+    """One full cycle: scan (the inbox, then the source folders) → ingest → evaluate → deliver
+    everything queued.
 
     It evaluates even without new files (a new day can fire a rule) and retries queued
     notifications whatever their backoff: whoever runs a cycle by hand wants it now.
     """
-    outcomes = ingest_inbox(app.store, app.ingest_settings())
+    settings = app.ingest_settings()
+    outcomes = ingest_inbox(app.store, settings)
+    outcomes += scan_sources(SourceFolders(app.store, settings))
     app.evaluate()
     app.dispatch(ignore_backoff=True)
     return outcomes
+
+
+def scan_sources(sources: SourceFolders,
+                 should_continue: Callable[[], bool] = lambda: True) -> list[IngestOutcome]:
+    """One scan of the source folders, after the inbox's. An error there (the database refusing
+    a query, say) ends only this scan of them: it is logged (once while it lasts), the inbox's
+    outcomes of the same scan are still evaluated, and the next scan tries again."""
+    try:
+        return sources.scan(should_continue).outcomes
+    except Exception as exc:  # whatever it is, the inbox's outcomes must still be evaluated
+        sources.failed(exc)
+        return []
