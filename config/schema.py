@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -233,6 +235,31 @@ class ServiceConfig(_Strict):
     @classmethod
     def _one_or_many_rules(cls, value: object) -> object:
         return [value] if isinstance(value, str | Path) else value
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_apart_from_own_folders(cls, sources: list[SourceConfig],
+                                        info: ValidationInfo) -> list[SourceConfig]:
+        """A source folder may neither lie in StrideGuard's inbox, archive or quarantine nor
+        hold one: StrideGuard files things into and out of those, and never changes a folder
+        another tool owns. Paths are compared as written (both relative to the config file,
+        or both absolute); the service checks the resolved paths again at start."""
+        for index, source in enumerate(sources):
+            path = Path(os.path.normpath(source.path.expanduser()))
+            for what in ("inbox", "archive", "quarantine"):
+                own = info.data.get(what)
+                if own is None:
+                    continue
+                own = Path(os.path.normpath(Path(own).expanduser()))
+                if own.is_absolute() != path.is_absolute():
+                    continue
+                if path == own or path.is_relative_to(own) or own.is_relative_to(path):
+                    relation = "holds" if own.is_relative_to(path) and path != own else "is in"
+                    raise ValueError(
+                        f"source {index} ({source.path}) {relation} StrideGuard's {what} "
+                        f"({own}): StrideGuard files things into and out of its own folders "
+                        "and never changes a folder another tool owns; give them paths apart")
+        return sources
 
     @field_validator("athletes")
     @classmethod

@@ -12,6 +12,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -180,11 +181,40 @@ def _zip_members(path: Path) -> Iterator[Payload]:
             yield Payload(data, info.filename, hint)
 
 
+@lru_cache(maxsize=8)
+def _folder_index(index_path: Path, mtime_ns: int, size_bytes: int) -> StravaIndex:
+    """An unpacked export's activities.csv, read once per version of it (mtime, size)."""
+    if size_bytes > MAX_INDEX_BYTES:
+        return StravaIndex({}, f"{STRAVA_INDEX} is {size_bytes} bytes, more than "
+                               f"{MAX_INDEX_BYTES}")
+    strava = read_strava_index(index_path.read_bytes())
+    if strava.problem:
+        log.warning("%s: %s: a GPX track naming no sport is stored as 'generic'", index_path,
+                    strava.problem)
+    return strava
+
+
+def unpacked_export_hint(path: Path) -> str | None:
+    """What an unpacked Strava export's index says a file under its `activities/` folder was
+    (`<export>/activities.csv` beside `<export>/activities/123.gpx`), as for the zip."""
+    if path.parent.name != STRAVA_ACTIVITY_FOLDER:
+        return None
+    index_path = path.parent.parent / STRAVA_INDEX
+    try:
+        info = index_path.stat()
+        strava = _folder_index(index_path, info.st_mtime_ns, info.st_size)
+    except OSError:  # no index (not an export), or it cannot be read: the file says it all
+        return None
+    return strava.sport_for(f"{STRAVA_ACTIVITY_FOLDER}/{path.name}")
+
+
 def payloads(path: Path, data: bytes | None = None) -> Iterator[Payload]:
     """The activity payloads of an inbox file; raises ContainerError when it cannot be opened."""
     if is_container_name(path.name):
         yield from _zip_members(path)
     elif is_gzip_name(path.name):
-        yield Payload(_gunzip(data if data is not None else path.read_bytes(), path.name))
+        yield Payload(_gunzip(data if data is not None else path.read_bytes(), path.name),
+                      sport_hint=unpacked_export_hint(path))
     else:
-        yield Payload(data if data is not None else path.read_bytes())
+        yield Payload(data if data is not None else path.read_bytes(),
+                      sport_hint=unpacked_export_hint(path))

@@ -122,8 +122,15 @@ def archive(container: Container, destination: Path) -> Path:
     return filed_to
 
 
+RETRY_FROM_INBOX = "Fix or replace the file and drop it into the inbox again to retry.\n"
+# a copy's original stays in the folder it came from (a source folder, `ingest --copy`)
+RETRY_WHERE_IT_IS = ("This is a copy: the original was left where it is, and is read again "
+                     "once its bytes change (or run `strideguard ingest --copy` on a fixed "
+                     "file).\n")
+
+
 def write_reason(destination: Path, label: str, athlete_id: str, size_bytes: int,
-                 reason: str, *, sha256: str | None) -> None:
+                 reason: str, *, sha256: str | None, copy: bool = False) -> None:
     """NAME.reason.txt beside a quarantined file: what it was, why, and how to retry."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     _reason_file(destination).write_text(
@@ -131,7 +138,7 @@ def write_reason(destination: Path, label: str, athlete_id: str, size_bytes: int
         f"Athlete: {athlete_id}\nSize: {size_bytes} bytes\n"
         + (f"SHA-256: {sha256}\n" if sha256 else "")
         + f"Quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
-        "Fix or replace the file and drop it into the inbox again to retry.\n",
+        + (RETRY_WHERE_IT_IS if copy else RETRY_FROM_INBOX),
         encoding="utf-8",
     )
 
@@ -159,7 +166,8 @@ def quarantine_payload(store: Store, settings: IngestSettings, item: InboxFile, 
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(part.zip_member.data)
     record_quarantined(store, new, reason, destination)
-    write_reason(destination, label, item.athlete_id, new.size_bytes, reason, sha256=part.sha256)
+    write_reason(destination, label, item.athlete_id, new.size_bytes, reason, sha256=part.sha256,
+                 copy=item.copy)
     if part.zip_member is None:
         try:
             moved_to = file_away(item, destination)
@@ -168,7 +176,7 @@ def quarantine_payload(store: Store, settings: IngestSettings, item: InboxFile, 
             raise
         if moved_to != destination:
             write_reason(moved_to, label, item.athlete_id, new.size_bytes, reason,
-                         sha256=part.sha256)
+                         sha256=part.sha256, copy=item.copy)
     log.warning("quarantined %s: %s", label, reason)
     return IngestOutcome(item.path, item.athlete_id, IngestStatus.QUARANTINED, reason,
                          stored_at=destination, member=part.member)
@@ -181,7 +189,7 @@ def quarantine_container(store: Store, settings: IngestSettings, container: Cont
     item = container.item
     destination = free_destination(settings.quarantine / item.athlete_id, item.name, "container")
     write_reason(destination, item.name, item.athlete_id, item.path.stat().st_size, reason,
-                 sha256=None)
+                 sha256=None, copy=item.copy)
     if container.archive_to is not None:
         repoint_stored_path(store, container.archive_to, destination)
     try:

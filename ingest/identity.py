@@ -111,8 +111,9 @@ def _overlap_share(a: SessionLike, b: SessionLike) -> float | None:
     return max(overlap_s, 0.0) / min(a_duration_s, b_duration_s)
 
 
-def same_activity(a: SessionLike, b: SessionLike) -> Gaps | None:
-    """The gaps between two sessions that are one activity read twice, or None."""
+def same_activity(a: SessionLike, b: SessionLike, *, by_time: bool = True) -> Gaps | None:
+    """The gaps between two sessions that are one activity read twice, or None. `by_time`
+    False leaves the second way out (two FIT files: see `_matches`)."""
     if a.sport != b.sport and GENERIC not in (a.sport, b.sport):
         return None
     start_gap_s = abs((a.start_utc - b.start_utc).total_seconds())
@@ -120,7 +121,8 @@ def same_activity(a: SessionLike, b: SessionLike) -> Gaps | None:
     gaps = _same_start_and_size(a, b, start_gap_s, overlap)
     if gaps is not None:
         return gaps
-    if a.sport == b.sport != GENERIC and overlap is not None and overlap >= SAME_TIME_SHARE:
+    if (by_time and a.sport == b.sport != GENERIC and overlap is not None
+            and overlap >= SAME_TIME_SHARE):
         distance_pct = (round(_relative_gap(a.distance_m, b.distance_m) * 100, 1)
                         if a.distance_m and b.distance_m else None)
         return Gaps(start_gap_s, distance_pct, None, overlap_pct=round(overlap * 100))
@@ -187,10 +189,14 @@ class Placement:
         return self.covered[min(self.covered)]
 
 
-def _matches(session: Session, athlete_id: str, candidate: SessionLike,
+def _matches(session: Session, athlete_id: str, candidate: SessionLike, candidate_format: str,
              source_id: int | None) -> list[tuple[Match, tuple[int, bool, float]]]:
     """Stored activities of the athlete that are the same as `candidate` (not of its own file),
-    each with its precedence; the index on (athlete, start) makes this one short lookup."""
+    each with its precedence; the index on (athlete, start) makes this one short lookup.
+
+    Two FIT files are compared by start and distance only: the time rule is for exports,
+    whose tracks start at the first GPS fix; two watch recordings that merely overlap (a
+    sample from another runner, a bike computer left on) are not assumed to be one."""
     window = timedelta(seconds=max(START_TOLERANCE_S, _duration_s(candidate) or 0.0))
     query = (select(Activity, SourceFile.format).join(SourceFile)
              .where(Activity.athlete_id == athlete_id,
@@ -200,7 +206,8 @@ def _matches(session: Session, athlete_id: str, candidate: SessionLike,
         query = query.where(Activity.source_file_id != source_id)
     found = []
     for activity, payload_format in session.execute(query).all():
-        gaps = same_activity(candidate, activity)
+        gaps = same_activity(candidate, activity,
+                             by_time=not (candidate_format == "fit" == payload_format))
         if gaps is not None:
             match = Match(activity.id, activity.source_file_id, payload_format, activity.is_run,
                           gaps)
@@ -217,7 +224,7 @@ def place_sessions(session: Session, athlete_id: str, payload_format: str,
     placement = Placement()
     for index, candidate in candidates.items():
         mine = precedence(payload_format, candidate.sport, source_id)
-        matches = _matches(session, athlete_id, candidate, source_id)
+        matches = _matches(session, athlete_id, candidate, payload_format, source_id)
         better = [match for match, rank in matches if rank > mine]
         if better:
             placement.covered[index] = better[0]

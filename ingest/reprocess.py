@@ -28,7 +28,8 @@ from ingest.record import (
     store_activities,
 )
 from ingest.settings import IngestSettings
-from store import SourceFile, Store, serialize_ingest_writes
+from ingest.xmlread import GENERIC as GENERIC_SPORT
+from store import Activity, SourceFile, Store, serialize_ingest_writes
 
 log = logging.getLogger("strideguard.ingest")
 REREAD_STATUSES = (IngestStatus.INGESTED, IngestStatus.SKIPPED)
@@ -175,6 +176,11 @@ def reprocess_archive(store: Store, settings: IngestSettings, athlete_id: str | 
         by_file: dict[str, list[_Row]] = {}  # in the order of each file's first row
         for row in session.execute(query).all():
             by_file.setdefault(row.stored_path or "", []).append(_Row(*row))
+        # a TCX or GPX naming no sport was given one when first read (an unpacked export's
+        # index, no longer beside its archived copy): the new reading keeps it
+        sport_given = dict(session.execute(
+            select(Activity.source_file_id, Activity.sport)
+            .where(Activity.sport != GENERIC_SPORT)).all())
     pool = ParsePool(settings)
 
     def jobs() -> Iterator[_Reread]:
@@ -184,7 +190,8 @@ def reprocess_archive(store: Store, settings: IngestSettings, athlete_id: str | 
                 reading: Future[ParsedFile] | ContainerError | OSError = (
                     found if not isinstance(found, Payload) else pool.submit(
                         found.data, row.athlete_id, cast(PayloadFormat, row.format),
-                        name=row.member or path.name, sport_hint=found.sport_hint))
+                        name=row.member or path.name,
+                        sport_hint=found.sport_hint or sport_given.get(row.source_id)))
                 yield _Reread(row.source_id, path, row.athlete_id, row.member, reading)
 
     def finish(job: _Reread) -> None:

@@ -398,3 +398,17 @@ def test_config_error_str_joins_lines() -> None:
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(("source", "relation"), [
+    ("data/inbox/garmin", "is in StrideGuard's inbox"),
+    ("data", "holds StrideGuard's inbox"),
+    ("data/archive", "is in StrideGuard's archive"),
+])
+def test_a_source_folder_overlapping_strideguards_own_is_a_config_error(
+        tmp_path: Path, source: str, relation: str) -> None:
+    config = tmp_path / "strideguard.yaml"
+    config.write_text(f"sources:\n  - path: {source}\n    athlete: ana\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_service_config(config, environ={})
+    assert f"{config}:2:3: sources: source 0 ({source}) {relation}" in str(error.value)

@@ -96,6 +96,15 @@ def test_one_athlete_cannot_run_two_runs_at_once(other: Reading, gaps: str | Non
         assert (found.describe() if found else None) == gaps
 
 
+def test_two_fit_recordings_are_one_only_by_start_and_distance() -> None:
+    """The time rule is for exports (a track starting at the first GPS fix); two watch files
+    that overlap but start minutes apart are not assumed to be one run."""
+    late_start = Reading(start_utc=LATE, distance_m=9_640.0, elapsed_s=2905.0)
+    assert same_activity(Reading(), late_start) is not None
+    assert same_activity(Reading(), late_start, by_time=False) is None
+    assert same_activity(Reading(), Reading(distance_m=10_100.0), by_time=False) is not None
+
+
 def test_a_split_run_and_interval_repeats_stay_apart() -> None:
     """The watch split a run in two files (the first 40 s, then the rest 10 s later); repeats
     of 200 m recorded one by one: they follow each other, they do not overlap."""

@@ -185,7 +185,8 @@ def test_waiting_files_are_tried_again_and_quarantined_ones_only_when_their_byte
     assert broken.read_bytes() == b"this is no FIT file at all"  # the original stays
     [copy] = [p for p in files_under(settings.quarantine) if p.name.endswith(".fit")]
     assert copy.read_bytes() == broken.read_bytes()
-    assert (copy.parent / f"{copy.name}.reason.txt").is_file()
+    reason_text = (copy.parent / f"{copy.name}.reason.txt").read_text(encoding="utf-8")
+    assert "the original was left where it is" in reason_text and "inbox" not in reason_text
 
     arriving.write_bytes(whole)  # the copy finished: a whole FIT file is read at once
     decoded = len(decodes)

@@ -225,3 +225,25 @@ def test_the_export_is_what_the_test_says() -> None:
     assert len(EXPORT.gpx) == (len(EXPORT.overlap_runs) + len(EXPORT.later_gpx_only)
                                + len(EXPORT.later_tcx_and_gpx))
     assert EXPORT.later_gpx_only and EXPORT.later_tcx_and_gpx
+
+
+def test_an_unpacked_export_gives_its_gpx_files_the_sport_of_its_index_also_on_reprocess(
+        tmp_path: Path) -> None:
+    """The README offers the unpacked export's folder as well as the zip: a GPX naming no sport
+    takes its type from `activities.csv` beside `activities/` just as in the zip, and keeps it
+    when `reprocess` reads the archived copy (no index beside it any more)."""
+    start = datetime(2026, 11, 3, 7, 0, tzinfo=UTC)
+    export = tmp_path / "export_12345"
+    (export / "activities").mkdir(parents=True)
+    phone_run = exported(77, "Run", start, ".gpx",
+                         gpx_run(Run(start, 8000.0, 2800.0), sport_type=None, cadence=False))
+    (export / phone_run.filename).write_bytes(phone_run.data)
+    from exportwriter import activities_csv
+    (export / "activities.csv").write_bytes(activities_csv([phone_run]))
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'sg.db'}")
+    strideguard(config, "ingest", "--copy", "--athlete", "ana", str(export))
+    for _ in range(2):  # as ingested, then as re-read from the archive
+        [activity] = json.loads(strideguard(config, "activities", "--json"))
+        assert (activity["sport"], activity["distance_m"] > 7900) == ("running", True)
+        strideguard(config, "reprocess")
+    assert (export / phone_run.filename).read_bytes() == phone_run.data  # a copy was taken
