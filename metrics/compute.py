@@ -40,17 +40,7 @@ def metrics_report(store: Store, config: ServiceConfig, *, athlete_id: str | Non
                    as_of: date | None = None, now: datetime | None = None) -> list[AthleteMetrics]:
     """Every metric of each athlete the store or the config knows (or of one), as of a local
     day: `as_of`, else each athlete's own today in their time zone."""
-    moment = now or datetime.now(UTC)
-    report: list[AthleteMetrics] = []
-    with store.session() as session:
-        ids = [athlete_id] if athlete_id else athlete_ids(session, (a.id for a in config.athletes))
-        for one_id in ids:
-            timezone_name = config.timezone_for(one_id)
-            day = as_of or local_date_of(moment, timezone_name)
-            _history, results = athlete_metrics(session, one_id, timezone_name, day)
-            report.append(AthleteMetrics(one_id, day,
-                                         {name: r.value for name, r in results.items()}))
-    return report
+    return metrics_by_day(store, config, days=1, athlete_id=athlete_id, as_of=as_of, now=now)
 
 
 def metrics_by_day(store: Store, config: ServiceConfig, *, days: int,

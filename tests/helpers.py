@@ -3,13 +3,16 @@ observable to happen, and listing the files of a folder."""
 
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # `strideguard ...` as the console script runs it, from this checkout and this interpreter
@@ -78,3 +81,37 @@ def running_service(config: Path, *, cwd: Path | None = None,
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def inbox_settings(root: Path) -> Any:
+    """Ingest settings for an inbox, archive and quarantine under `root`, nothing waiting."""
+    from ingest import IngestSettings
+
+    return IngestSettings(inbox=root / "inbox", archive=root / "archive",
+                          quarantine=root / "quarantine", stability_s=0.0)
+
+
+def drop(settings: Any, name: str, data: bytes, athlete: str = "ana") -> Path:
+    """Put a file into the athlete's inbox folder."""
+    folder = settings.inbox / athlete
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A zip holding these members (name -> bytes), deflated."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def count_rows(store: Any, model: type) -> int:
+    """How many rows the model's table holds."""
+    from sqlalchemy import func, select
+
+    with store.session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0

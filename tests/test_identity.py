@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from exportwriter import Run, exported, gpx_run, strava_export_zip, tcx_run
+from helpers import drop, inbox_settings
 from sqlalchemy import select
 
 from fitwriter.encode import encode_run
@@ -29,15 +30,7 @@ AFTER_GPS_LOCK = Run(START + timedelta(seconds=95), 7712.0, 2545.0, cadence_spm=
 
 @pytest.fixture
 def settings(tmp_path: Path) -> IngestSettings:
-    return IngestSettings(inbox=tmp_path / "inbox", archive=tmp_path / "archive",
-                          quarantine=tmp_path / "quarantine", stability_s=0.0)
-
-
-def drop(settings: IngestSettings, name: str, data: bytes) -> Path:
-    folder = settings.inbox / "ana"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(data)
-    return folder / name
+    return inbox_settings(tmp_path)
 
 
 def fit_of(run: Run, serial_number: int = 3_900_000_001) -> bytes:

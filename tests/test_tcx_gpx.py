@@ -5,18 +5,16 @@ run from a FIT, a TCX and a GPX file stored once, from the best file, in any ord
 from __future__ import annotations
 
 import gzip
-import io
 import subprocess
 import sys
-import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from exportwriter import Run, gpx_route, gpx_run, tcx_run
-from helpers import files_under
-from sqlalchemy import func, select
+from helpers import count_rows, drop, files_under, inbox_settings, zip_bytes
+from sqlalchemy import select
 
 from fitwriter.encode import encode_run, encode_strength
 from ingest import IngestSettings, ingest_inbox, reprocess_archive
@@ -31,16 +29,7 @@ RUN = Run(START, 8000.0, 2640.0, cadence_spm=172.0, heart_rate_bpm=148)
 
 @pytest.fixture
 def settings(tmp_path: Path) -> IngestSettings:
-    return IngestSettings(inbox=tmp_path / "inbox", archive=tmp_path / "archive",
-                          quarantine=tmp_path / "quarantine", stability_s=0.0)
-
-
-def drop(settings: IngestSettings, name: str, data: bytes, athlete: str = "ana") -> Path:
-    folder = settings.inbox / athlete
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_bytes(data)
-    return path
+    return inbox_settings(tmp_path)
 
 
 def fit_of(run: Run, serial_number: int = 3_900_000_001) -> bytes:
@@ -60,19 +49,6 @@ def activities(store: Store) -> list[Activity]:
         found = session.scalars(select(Activity).order_by(Activity.start_utc)).all()
         session.expunge_all()
         return list(found)
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def count(store: Store, model: type) -> int:
-    with store.session() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 # --- decoders ---------------------------------------------------------------------------------
@@ -249,7 +225,7 @@ def test_gpx_first_then_fit_later_keeps_the_fit(store: Store, settings: IngestSe
     drop(settings, "strava.gpx", gpx_run(RUN, start_offset_s=3, distance_scale=0.996))
     [first] = ingest_inbox(store, settings)
     assert first.status == "ingested"
-    assert count(store, ActivitySeries) == 1
+    assert count_rows(store, ActivitySeries) == 1
     [gpx_activity] = activities(store)
     drop(settings, "watch.fit", fit_of(RUN))
     [second] = ingest_inbox(store, settings)
@@ -257,7 +233,7 @@ def test_gpx_first_then_fit_later_keeps_the_fit(store: Store, settings: IngestSe
     assert second.reason == f"replaces activity #{gpx_activity.id} (GPX, source #1)"
     [kept] = activities(store)
     assert kept.decoder.startswith("fitparse") and kept.steady_cadence_spm == 172.0
-    assert count(store, ActivitySeries) == 1  # the GPX reading's series went with it
+    assert count_rows(store, ActivitySeries) == 1  # the GPX reading's series went with it
     assert [r[:2] for r in rows(store)] == [("gpx", "duplicate"), ("fit", "ingested")]
     with store.session() as session:
         gpx_row = session.get(SourceFile, 1)
@@ -425,4 +401,4 @@ def test_reprocess_settles_readings_stored_twice_before_identity_existed(
     [kept] = activities(store)
     assert kept.decoder.startswith("fitparse")
     assert sorted(r[:2] for r in rows(store)) == [("fit", "ingested"), ("gpx", "duplicate")]
-    assert count(store, ActivitySeries) == 1
+    assert count_rows(store, ActivitySeries) == 1

@@ -20,6 +20,7 @@ from exportwriter import (
     strava_export_zip,
     tcx_run,
 )
+from helpers import drop, inbox_settings
 from sqlalchemy import select
 
 from ingest import IngestSettings, ingest_inbox
@@ -37,15 +38,7 @@ GPX_HEAD = ('<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1" '
 
 @pytest.fixture
 def settings(tmp_path: Path) -> IngestSettings:
-    return IngestSettings(inbox=tmp_path / "inbox", archive=tmp_path / "archive",
-                          quarantine=tmp_path / "quarantine", stability_s=0.0)
-
-
-def drop(settings: IngestSettings, name: str, data: bytes) -> Path:
-    folder = settings.inbox / "ana"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(data)
-    return folder / name
+    return inbox_settings(tmp_path)
 
 
 def trkpt(seconds: float, metres: float, cadence: float | None = None) -> str:
