@@ -257,6 +257,11 @@ def replace_readings(session: Session, source: SourceFile, payload_format: str,
             if old is None:  # removed already (two sessions of this file matched it)
                 continue
             old_source = session.get(SourceFile, match.source_id)
+            new = session.get(Activity, new_id)
+            if new is not None and new.sport == GENERIC != old.sport:
+                # the better file names no sport, the replaced one did: keep the run a run
+                new.sport, new.sub_sport = old.sport, old.sub_sport
+                new.is_run, new.is_strength = old.is_run, old.is_strength
             session.delete(old)  # its series goes with it (ON DELETE CASCADE)
             session.flush()
             what = "run" if match.is_run else "activity"
@@ -277,3 +282,37 @@ def replace_readings(session: Session, source: SourceFile, payload_format: str,
                 old_source.duplicate_of_id = source.id
                 old_source.reason = f"{mirrored}; its activity #{match.activity_id} was removed"
     return replaced
+
+
+class NamedSport(Protocol):
+    """A parsed session's sport, as `lend_sport` reads it (SessionSummary has it)."""
+
+    @property
+    def sport(self) -> str: ...
+    @property
+    def sub_sport(self) -> str | None: ...
+    @property
+    def is_run(self) -> bool: ...
+    @property
+    def is_strength(self) -> bool: ...
+
+
+def lend_sport(session: Session, placement: Placement,
+               readings: Mapping[int, NamedSport]) -> list[str]:
+    """A kept activity that names no sport ('generic': a TCX of Sport="Other", a GPX without
+    <type>) takes the sport of a lesser reading of it that names one (a GPX whose <type> says
+    running), so the run counts as a run whichever file is kept. Reprocess keeps it: a file
+    naming no sport is re-read with the sport its activity holds. Returns a note per change."""
+    notes = []
+    for index, match in placement.covered.items():
+        reading = readings.get(index)
+        if reading is None or reading.sport == GENERIC:
+            continue
+        kept = session.get(Activity, match.activity_id)
+        if kept is None or kept.sport != GENERIC:
+            continue
+        kept.sport, kept.sub_sport = reading.sport, reading.sub_sport
+        kept.is_run, kept.is_strength = reading.is_run, reading.is_strength
+        notes.append(f"session {index}: activity #{kept.id} names no sport and takes this "
+                     f"file's ({reading.sport})")
+    return notes

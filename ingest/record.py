@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from ingest.containers import PayloadFormat, is_journal_name, payload_format
 from ingest.form import SERIES_INTERVAL_S
-from ingest.identity import Placement, Replaced, place_sessions, replace_readings
+from ingest.identity import (
+    Placement,
+    Replaced,
+    lend_sport,
+    place_sessions,
+    replace_readings,
+)
 from ingest.outcome import IngestStatus
 from ingest.parse import ParsedFile
 from ingest.summary import FileSummary, SessionSummary
@@ -183,16 +189,17 @@ def record_parsed(store: Store, new: NewSource, parsed: ParsedFile, status: Inge
                                 original_name=new.original_name, size_bytes=new.size_bytes,
                                 status=status)
             session.add(source)
-        placement = Placement()
+        placement, lent = Placement(), []
         if duplicate_of is not None:
             status, reason = IngestStatus.DUPLICATE, _natural_key_reason(duplicate_of)
             source.duplicate_of_id = duplicate_of.id
         elif status == IngestStatus.INGESTED:
-            placement = place_sessions(session, new.athlete_id, parsed.format, None,
-                                       _sessions_by_index(summary))
+            readings = _sessions_by_index(summary)
+            placement = place_sessions(session, new.athlete_id, parsed.format, None, readings)
+            lent = lend_sport(session, placement, readings)
             if placement.covers_all(len(summary.sessions)):
                 match = placement.first_cover()
-                status, reason = IngestStatus.DUPLICATE, match.describe()
+                status, reason = IngestStatus.DUPLICATE, "; ".join([match.describe(), *lent])
                 source.duplicate_of_id = match.source_id
         source.status, source.reason, source.warnings = status, reason or None, parsed.warnings
         source.container_member, source.format = new.member, parsed.format
@@ -203,7 +210,7 @@ def record_parsed(store: Store, new: NewSource, parsed: ParsedFile, status: Inge
             notes = [f"session {i}: {m.describe()}" for i, m in placement.covered.items()]
             replaced = replace_readings(session, source, parsed.format, placement, stored)
             activity_ids = list(stored.values())
-            reason = "; ".join([*notes, *(r.note for r in replaced)])
+            reason = "; ".join([*notes, *lent, *(r.note for r in replaced)])
             source.reason = reason or None  # its own row says what it replaced, too
     return Recorded(status, reason, activity_ids,
                     replaced={r.activity_id: r.reason for r in replaced})

@@ -214,3 +214,18 @@ def test_reprocess_names_a_member_gone_from_the_archived_zip(
         "runs/0.tcx": "reprocessed", "runs/1.tcx": "error", "runs/2.tcx": "reprocessed"}
     assert outcomes["runs/1.tcx"].reason.endswith(
         "runs/1.tcx is not in the archived file any more")
+
+
+@pytest.mark.parametrize("gpx_first", [False, True])
+def test_a_tcx_naming_no_sport_takes_the_sport_of_the_gpx_it_beats(
+        store: Store, settings: IngestSettings, gpx_first: bool) -> None:
+    """TCX beats GPX, but a TCX of Sport="Other" keeps the run a run when the GPX names it:
+    the kept activity takes the GPX's sport, and keeps it when reprocess reads the TCX again."""
+    files = [("other.tcx", tcx_run(RUN, sport="Other")), ("strava.gpx", gpx_run(RUN))]
+    for name, data in reversed(files) if gpx_first else files:
+        drop(settings, name, data)
+        ingest_inbox(store, settings)
+    [(_, sport, is_run, decoder)] = stored(store)
+    assert (sport, is_run, decoder.split()[0]) == ("running", True, "lxml")
+    reprocess_archive(store, settings)
+    assert [a[1:3] for a in stored(store)] == [("running", True)]
