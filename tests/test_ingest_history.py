@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import io
-import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import files_under
-from sqlalchemy import func, select
+from helpers import count_rows, files_under, inbox_settings, zip_bytes
+from sqlalchemy import select
 
 from fitwriter.encode import encode_file_id_only, encode_run
 from ingest import IngestSettings, count_reprocessable, ingest_inbox, reprocess_archive
@@ -21,26 +19,12 @@ START = datetime(2026, 10, 1, 7, 0, tzinfo=UTC)
 
 @pytest.fixture
 def settings(tmp_path: Path) -> IngestSettings:
-    return IngestSettings(inbox=tmp_path / "inbox", archive=tmp_path / "archive",
-                          quarantine=tmp_path / "quarantine", stability_s=0.0)
+    return inbox_settings(tmp_path)
 
 
 def run_bytes(day: int, distance_m: float = 8000.0, **options: float) -> bytes:
     return encode_run(START + timedelta(days=day), distance_m, distance_m * 0.33,
                       serial_number=901, **options)
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def count(store: Store, model: type) -> int:
-    with store.session() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def test_zip_export_with_nested_folders_gz_members_and_a_bad_file(
@@ -66,7 +50,7 @@ def test_zip_export_with_nested_folders_gz_members_and_a_bad_file(
         "export/2026/10/run-a.fit": "ingested", "export/2026/10/run-b.FIT": "ingested",
         "export/2026/11/run-c.fit.gz": "ingested", "export/settings.fit": "skipped",
         "export/broken.fit": "quarantined", "single.fit.gz": "ingested"}
-    assert count(store, Activity) == 4
+    assert count_rows(store, Activity) == 4
     # the zip and the .gz are archived whole; the broken member is written out with a reason
     assert sorted(p.name for p in files_under(settings.archive)) == ["garmin-export.zip",
                                                                      "single.fit.gz"]
@@ -86,7 +70,7 @@ def test_zip_export_with_nested_folders_gz_members_and_a_bad_file(
     again = ingest_inbox(store, settings)
     # the unreadable member is tried again (a newer parser might read it), the rest is known
     assert sorted(o.status for o in again) == ["duplicate"] * 5 + ["quarantined"]
-    assert count(store, Activity) == 4
+    assert count_rows(store, Activity) == 4
 
 
 def test_unreadable_zip_and_cut_gzip_are_quarantined_whole(store: Store,
@@ -160,7 +144,7 @@ def test_reprocess_updates_activities_in_place(store: Store, settings: IngestSet
         # what an older parser might have stored: wrong numbers, no series, no decoder
         for activity in session.scalars(select(Activity)):
             activity.steady_cadence_spm, activity.decoder, activity.series = 150.0, None, None
-    assert count(store, ActivitySeries) == 0
+    assert count_rows(store, ActivitySeries) == 0
     with store.session() as session:  # what a progress bar counts on
         assert count_reprocessable(session) == 5
         assert count_reprocessable(session, "ana") == 5
@@ -175,8 +159,8 @@ def test_reprocess_updates_activities_in_place(store: Store, settings: IngestSet
         assert after == before  # same ids, numbers read again from the originals
         assert all(a.decoder and a.decoder.startswith("fitparse") for a in activities)
         assert all(a.updated_at is not None for a in activities)
-    assert count(store, ActivitySeries) == 4
-    assert count(store, Activity) == 4
+    assert count_rows(store, ActivitySeries) == 4
+    assert count_rows(store, Activity) == 4
     assert reprocess_archive(store, settings, athlete_id="someone-else") == []
 
 
@@ -190,4 +174,4 @@ def test_reprocess_reports_a_missing_original_and_keeps_the_data(
     outcome.stored_at.unlink()
     [again] = reprocess_archive(store, settings)
     assert again.status == "error" and "archived original" in again.reason
-    assert count(store, Activity) == 1
+    assert count_rows(store, Activity) == 1

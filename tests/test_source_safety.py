@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import logging
 import os
 import zipfile
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import files_under
+from helpers import files_under, zip_bytes
 from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.exc import DBAPIError
 from test_sources import activity_count, rows, run_bytes, snapshot, write_config
@@ -48,14 +47,6 @@ def settings(tmp_path: Path, watch_folder: Path) -> IngestSettings:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def archive_matches_the_store(store: Store, archive: Path) -> None:
@@ -108,7 +99,7 @@ def test_a_file_rewritten_between_decoding_and_copying_is_not_archived_as_read(
 
 def test_a_zip_read_again_after_a_crash_is_not_copied_twice(
         store: Store, settings: IngestSettings, watch_folder: Path) -> None:
-    (watch_folder / "export.zip").write_bytes(zip_of({"a.fit": run_bytes(0),
+    (watch_folder / "export.zip").write_bytes(zip_bytes({"a.fit": run_bytes(0),
                                                       "b.fit": run_bytes(20)}))
     SourceFolders(store, settings).scan()
     with store.session() as session:  # as if the process died after the copy, before the row
@@ -127,8 +118,8 @@ def test_a_zip_that_hits_a_read_error_is_read_again_and_a_broken_one_is_not(
         store: Store, settings: IngestSettings, watch_folder: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     export = watch_folder / "export.zip"
-    export.write_bytes(zip_of({f"{i}.fit": run_bytes(24 * i) for i in range(3)}))
-    broken = bytearray(zip_of({"x.fit": run_bytes(100) * 4}))
+    export.write_bytes(zip_bytes({f"{i}.fit": run_bytes(24 * i) for i in range(3)}))
+    broken = bytearray(zip_bytes({"x.fit": run_bytes(100) * 4}))
     broken[60:90] = b"\xff" * 30  # damaged in the middle of the compressed data
     (watch_folder / "broken.zip").write_bytes(bytes(broken))
     real_read = zipfile.ZipFile.read
@@ -166,7 +157,7 @@ def test_a_zip_with_no_activity_in_a_source_folder_is_skipped_not_quarantined(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="strideguard.ingest")
     photos = watch_folder / "Camera Uploads 2026.zip"
-    photos.write_bytes(zip_of({"IMG_0001.jpg": b"\xff\xd8 not a run " * 100,
+    photos.write_bytes(zip_bytes({"IMG_0001.jpg": b"\xff\xd8 not a run " * 100,
                                "notes.txt": b"holiday"}))
     before = snapshot(watch_folder)
     sources = SourceFolders(store, settings)
