@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from xml.sax.saxutils import escape
 
-from fitwriter.encode import RecordSample, run_records
+from fitwriter.encode import RecordSample, encode_run, run_records
 
 # gpxpy's metres per degree (2 pi R / 360, R = 6378.137 km): along a meridian the GPX length
 # is then the run's distance to the centimetre
@@ -40,6 +40,12 @@ class Run:
     def samples(self) -> list[RecordSample]:
         return run_records(self.start, self.distance_m, self.duration_s,
                            cadence_spm=self.cadence_spm, heart_rate_bpm=self.heart_rate_bpm)
+
+
+def fit_of(run: Run, serial_number: int = 3_900_000_001) -> bytes:
+    """The run as a watch's FIT file (the original the TCX and GPX versions are exports of)."""
+    return encode_run(run.start, run.distance_m, run.duration_s, serial_number=serial_number,
+                      cadence_spm=run.cadence_spm, heart_rate_bpm=run.heart_rate_bpm)
 
 
 def _time(when: datetime, fraction: bool = False) -> str:

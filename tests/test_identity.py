@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from exportwriter import Run, exported, gpx_run, strava_export_zip, tcx_run
+from exportwriter import Run, exported, fit_of, gpx_run, strava_export_zip, tcx_run
 from helpers import drop, inbox_settings
 from sqlalchemy import select
 
-from fitwriter.encode import encode_run
 from ingest import IngestSettings, ingest_inbox, reprocess_archive
 from ingest.identity import same_activity
 from store import Activity, SourceFile, Store
@@ -31,11 +30,6 @@ AFTER_GPS_LOCK = Run(START + timedelta(seconds=95), 7712.0, 2545.0, cadence_spm=
 @pytest.fixture
 def settings(tmp_path: Path) -> IngestSettings:
     return inbox_settings(tmp_path)
-
-
-def fit_of(run: Run, serial_number: int = 3_900_000_001) -> bytes:
-    return encode_run(run.start, run.distance_m, run.duration_s, serial_number=serial_number,
-                      cadence_spm=run.cadence_spm, heart_rate_bpm=run.heart_rate_bpm)
 
 
 def stored(store: Store) -> list[tuple[int, str, bool, str]]:

@@ -7,19 +7,26 @@ read error, a file system without hard links) are injected at the one call that 
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import files_under, zip_bytes
+from helpers import files_under, inbox_settings, zip_bytes
 from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.exc import DBAPIError
-from test_sources import activity_count, rows, run_bytes, snapshot, write_config
+from test_sources import (
+    activity_count,
+    rows,
+    run_bytes,
+    sha256,
+    snapshot,
+    write_config,
+)
 
 import ingest.sources
 from cli import main
@@ -40,13 +47,7 @@ def watch_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, watch_folder: Path) -> IngestSettings:
-    return IngestSettings(inbox=tmp_path / "inbox", archive=tmp_path / "archive",
-                          quarantine=tmp_path / "quarantine", stability_s=0.0,
-                          sources=(SourceFolder(watch_folder, "ana"),))
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return replace(inbox_settings(tmp_path), sources=(SourceFolder(watch_folder, "ana"),))
 
 
 def archive_matches_the_store(store: Store, archive: Path) -> None:

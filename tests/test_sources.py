@@ -14,13 +14,14 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import FIT_SAMPLES
-from helpers import files_under, running_service, wait_for
+from helpers import files_under, inbox_settings, running_service, wait_for
 from sqlalchemy import delete, func, select
 
 import ingest.sources
@@ -79,9 +80,7 @@ def watch_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, watch_folder: Path) -> IngestSettings:
-    return IngestSettings(inbox=tmp_path / "inbox", archive=tmp_path / "archive",
-                          quarantine=tmp_path / "quarantine", stability_s=0.0,
-                          sources=(SourceFolder(watch_folder, "ana"),))
+    return replace(inbox_settings(tmp_path), sources=(SourceFolder(watch_folder, "ana"),))
 
 
 def rows(store: Store) -> dict[str, SourceFolderFile]:

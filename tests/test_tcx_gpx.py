@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from exportwriter import Run, gpx_route, gpx_run, tcx_run
+from exportwriter import Run, fit_of, gpx_route, gpx_run, tcx_run
 from helpers import count_rows, drop, files_under, inbox_settings, zip_bytes
 from sqlalchemy import select
 
-from fitwriter.encode import encode_run, encode_strength
+from fitwriter.encode import encode_strength
 from ingest import IngestSettings, ingest_inbox, reprocess_archive
 from ingest.containers import payload_format
 from ingest.identity import same_activity
@@ -30,11 +30,6 @@ RUN = Run(START, 8000.0, 2640.0, cadence_spm=172.0, heart_rate_bpm=148)
 @pytest.fixture
 def settings(tmp_path: Path) -> IngestSettings:
     return inbox_settings(tmp_path)
-
-
-def fit_of(run: Run, serial_number: int = 3_900_000_001) -> bytes:
-    return encode_run(run.start, run.distance_m, run.duration_s, serial_number=serial_number,
-                      cadence_spm=run.cadence_spm, heart_rate_bpm=run.heart_rate_bpm)
 
 
 def rows(store: Store) -> list[tuple[str, str, str | None, int | None]]:
