@@ -31,7 +31,17 @@ from ingest import (
     ingest_inbox,
     rescan_delay_s,
 )
+from store.workers import record_single_cycle
 from wiring import App, run_cycle, scan_sources
+from wiring.evaluation import (
+    CATCH_UP_INTERVAL_S,
+    CatchUp,
+    evaluate_batch,
+    evaluate_daily,
+    evaluate_rules_edit,
+)
+from wiring.http import ListenError
+from wiring.operations import Operations
 
 log = logging.getLogger("strideguard")
 SCAN_DEBOUNCE_S = 1.0  # a file event brings the inbox scan forward to this far ahead
@@ -48,7 +58,10 @@ def serve(app: App, *, once: bool = False) -> int:
         app.config.inbox.mkdir(parents=True, exist_ok=True)
         if not once:
             return run_service(app)
+        started_at = datetime.now(UTC)
         outcomes = run_cycle(app)
+        # a row in `workers`, stopped at once: `status` shows this cycle as the last scan
+        record_single_cycle(app.store, app.worker_id, started_at)
     log.info("cycle done: %s", dict(Counter(str(o.status) for o in outcomes)) or "inbox empty")
     return 0
 
@@ -140,10 +153,12 @@ class ScanTrigger:
 
 def _not_a_scan_skip(record: logging.LogRecord) -> bool:
     """APScheduler warns each time the interval comes round during a long scan (ScanTrigger
-    then scans right after) or a long digest pass (the next check picks up the rest): no news
-    for an operator."""
+    then scans right after), a long digest pass, a long catch-up evaluation (the next check
+    picks up the rest) or a rules check waiting for an evaluation to end: no news for an
+    operator."""
     message = record.getMessage()
-    return not (("scan_job" in message or "digest_job" in message)
+    return not (any(job in message
+                    for job in ("scan_job", "digest_job", "catch_up_job", "rules_job"))
                 and "maximum number of running instances" in message)
 
 
@@ -185,20 +200,29 @@ def run_service(app: App) -> int:
         def should_continue() -> bool:
             return not stopping.is_set()
 
-        outcomes = ingest_inbox(app.store, settings, should_continue=should_continue)
+        # the folders it cannot list are logged, counted and shown by /readyz (InboxScan)
+        inbox = operations.inbox_scan
+        items = inbox.list_files((settings.archive, settings.quarantine))
+        outcomes = ingest_inbox(app.store, settings, items=items,
+                                should_continue=should_continue)
         # in the inbox's job (one scan at a time, one evaluation of what both brought); an
         # error there is logged and costs the inbox's outcomes nothing
         outcomes += scan_sources(sources, should_continue)
+        # before the log line tests wait for; an inbox not listed is no successful scan
+        operations.telemetry.record_scan(outcomes, inbox.unlisted_reasons(),
+                                         inbox_listed=inbox.inbox_listed)
         if not first_scan.is_set():
             first_scan.set()
-            log.info("initial scan of %s%s done: %s", settings.inbox,
+            unlisted = len(inbox.unlisted_reasons())
+            log.info("initial scan of %s%s done: %s%s", settings.inbox,
                      f" and {len(sources.sources)} source folders" if sources.sources else "",
                      dict(Counter(str(o.status) for o in outcomes))
-                     or ("nothing new" if sources.sources else "inbox empty"))
+                     or ("nothing new" if sources.sources or unlisted else "inbox empty"),
+                     f"; {unlisted} folders could not be listed (see above)" if unlisted else "")
         if batch_needs_evaluation(outcomes):
             with evaluation_lock:
-                app.reload_rules()
-                app.evaluate()
+                evaluate_rules_edit(app, should_continue)  # an edit met here is shared too
+                evaluate_batch(app, outcomes)  # only the athletes the batch touched
             app.dispatch()
         # a file still being copied is looked at again once it may be stable, not an interval on
         return rescan_delay_s(outcomes, settings.stability_s, SCAN_DEBOUNCE_S)
@@ -207,17 +231,27 @@ def run_service(app: App) -> int:
         trigger.run(scan_once)
 
     def evaluate_job() -> None:
+        # today's `daily:` trigger: each athlete evaluated once across the processes
         with evaluation_lock:
-            app.reload_rules()
-            app.evaluate()
+            evaluate_rules_edit(app, lambda: not stopping.is_set())
+            evaluate_daily(app, datetime.now(UTC), lambda: not stopping.is_set())
 
     def rules_job() -> None:
         # an edited rules file is taken into use, and evaluated at once, without a restart
+        # (shared with the other processes that reload the same edit)
         with evaluation_lock:
-            reloaded = app.reload_rules()
-            if reloaded:
-                app.evaluate()
-        if reloaded:
+            report = evaluate_rules_edit(app, lambda: not stopping.is_set())
+        if report is not None:
+            app.dispatch()
+
+    catch_up = CatchUp(app)
+
+    def catch_up_job() -> None:
+        # at start and now and then: a daily evaluation missed while down, and claims that a
+        # killed or stopped process left open (wiring.evaluation)
+        with evaluation_lock:
+            reports = catch_up.run(datetime.now(UTC), lambda: not stopping.is_set())
+        if any(report.transitions for report in reports):
             app.dispatch()
 
     started_at = datetime.now(UTC)
@@ -234,6 +268,12 @@ def run_service(app: App) -> int:
         if any(o.status == "queued" for o in outcomes):
             app.dispatch()
 
+    try:
+        # before anything starts: a port in use stops the service with nothing left running
+        operations = Operations(app, lambda: scheduler.running and not stopping.is_set())
+    except ListenError as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
     watcher = InboxWatcher(app.config.inbox, trigger.poke, app.config.ingest.watch,
                            exclude=(app.config.archive, app.config.quarantine),
                            poll_interval_s=schedule.scan_interval.total_seconds())
@@ -244,6 +284,7 @@ def run_service(app: App) -> int:
         log.error("%s", exc)
         watcher.stop()
         source_watchers.stop()
+        operations.stop()
         return EXIT_CONFIG
 
     now = datetime.now(UTC)
@@ -256,6 +297,8 @@ def run_service(app: App) -> int:
                       IntervalTrigger(seconds=schedule.dispatch_interval.total_seconds()),
                       id="dispatch", next_run_time=now)
     scheduler.add_job(rules_job, IntervalTrigger(seconds=RULES_CHECK_INTERVAL_S), id="rules")
+    scheduler.add_job(catch_up_job, IntervalTrigger(seconds=CATCH_UP_INTERVAL_S),
+                      id="catch_up", next_run_time=now)
     if schedule.digest is not None:
         scheduler.add_job(digest_job, IntervalTrigger(seconds=DIGEST_CHECK_INTERVAL_S),
                           id="digest", next_run_time=now)
@@ -271,6 +314,7 @@ def run_service(app: App) -> int:
                  len(sources.sources), schedule.scan_interval.total_seconds(),
                  f", {sources_on_events} also on file events" if sources_on_events else "",
                  ", ".join(str(source.path) for source in sources.sources))
+    operations.start()  # /readyz says "scheduler not running" until the next line
     scheduler.start()
     try:
         while not stopping.is_set():
@@ -282,5 +326,6 @@ def run_service(app: App) -> int:
         # waits for running jobs; the scan job stops after its current file
         scheduler.shutdown(wait=True)
         scheduler_log.removeFilter(_not_a_scan_skip)
+        operations.stop()  # the worker's row marked stopped, then the endpoint closed
     log.info("stopped")
     return 0

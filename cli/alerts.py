@@ -8,8 +8,11 @@ import json
 from typing import Any
 
 from cli.common import print_table
+from notify.push_text import shorten
 from store.queries import AlertRow, list_alerts
 from wiring import open_app
+
+ERROR_SHOWN_CHARS = 80  # the start of a failed delivery's error in the table; --json has it all
 
 
 def _alert_json(alert: AlertRow) -> dict[str, Any]:
@@ -29,6 +32,16 @@ def _alert_json(alert: AlertRow) -> dict[str, Any]:
     }
 
 
+def _delivery_text(delivery: dict[str, Any]) -> str:
+    """`email firing sent`; a failed one with the start of its last error (`dead: <error>`),
+    which `strideguard outbox retry` acts on."""
+    text = f"{delivery['channel']} {delivery['kind']} {delivery['status']}"
+    error = delivery["last_error"]
+    if error and delivery["status"] in ("dead", "retry"):
+        text += f": {shorten(error, ERROR_SHOWN_CHARS)}"
+    return text
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     with open_app(args.config) as app, app.store.session() as session:
         rows = [_alert_json(alert) for alert in list_alerts(session)]
@@ -40,8 +53,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         state = row["state"]
         if row["silence_id"] and state == "firing":
             state = f"silenced ({row['silence_id'][:8]}…)"
-        deliveries = ", ".join(f"{d['channel']} {d['kind']} {d['status']}"
-                               for d in row["deliveries"]) or (
+        deliveries = ", ".join(_delivery_text(d) for d in row["deliveries"]) or (
             f"not sent: {row['not_sent_because']}" if row["not_sent_because"]
             else "in the weekly digest" if row["deliver"] == "digest" else "-")
         table_rows.append((row["fired_at"][:16], row["athlete"], row["rule"], row["severity"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,7 +57,7 @@ def _evaluate(app: App, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "findings": rows, "changes": changes},
                          indent=2))
-        return 0
+        return _failed(report)
     table_rows = []
     for row in rows:
         value = "null (not enough data)" if row["value"] is None else f"{row['value']:g}"
@@ -76,7 +77,17 @@ def _evaluate(app: App, args: argparse.Namespace) -> int:
             note = " [in the next weekly digest]" if change["deliver"] == "digest" else ""
         print(f"{change['change']}: {change['rule']} for {change['athlete']}: "
               f"{change['summary']}{note}")
-    return 0
+    return _failed(report)
+
+
+def _failed(report: EvaluationReport) -> int:
+    """An athlete whose evaluation raised (logged with why) makes the command fail, after the
+    others were evaluated and stored."""
+    if not report.failed:
+        return 0
+    print(f"strideguard evaluate: the evaluation failed for {', '.join(report.failed)} "
+          "(the log says why)", file=sys.stderr)
+    return 1
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

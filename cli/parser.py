@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _silence_commands(commands)
     _journal_commands(commands)
+    _operator_commands(commands)
 
     _command(commands, "check-config", "setup:cmd_check_config", "validate config and rules")
 
@@ -168,3 +169,30 @@ def _journal_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     listing = _command(actions, "list", "journal:cmd_journal_list", "journal entries")
     listing.add_argument("--athlete")
     listing.add_argument("--json", action="store_true")
+
+
+def _operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """What an operator runs: `test-notify`, `outbox retry`, `status` (DESIGN §2.1)."""
+    test = _command(commands, "test-notify", "notify_test:cmd_test_notify",
+                    "send a test email, a signed alert.test webhook and a push now, past "
+                    "silences and backoff; non-zero exit if any failed")
+    test.add_argument("--athlete", help="send what this athlete's alerts would reach (default: "
+                                        "the coach's addresses and every webhook)")
+    test.add_argument("--channel", metavar="KIND",
+                      help="only this kind of channel: email, webhook, push or file")
+
+    actions = _group(commands, "outbox", "notifications waiting to be sent (retry)",
+                     "Notifications waiting to be sent. `retry` makes those waiting for their "
+                     "next attempt due now and, with --dead, puts ones that gave up back in "
+                     "the queue, under the same ids (receivers deduplicate by them).")
+    retry = _command(actions, "retry", "operate:cmd_outbox_retry",
+                     "send waiting notifications now (and, with --dead, dead ones again)")
+    retry.add_argument("--dead", action="store_true",
+                       help="also notifications that gave up (after fixing the cause)")
+    retry.add_argument("--channel", metavar="KIND",
+                       help="only this kind of channel: email, webhook, push or file")
+
+    status = _command(commands, "status", "operate:cmd_status",
+                      "what an operator checks: last scan, files today, outbox, dead "
+                      "notifications, open alerts, silences")
+    status.add_argument("--json", action="store_true")

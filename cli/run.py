@@ -7,7 +7,10 @@ import argparse
 
 from service import serve
 from wiring import open_app
+from wiring.logs import use_log_format
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return serve(open_app(args.config), once=args.once)
+    app = open_app(args.config)
+    use_log_format(app.config.log_format)
+    return serve(app, once=args.once)

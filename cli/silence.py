@@ -75,7 +75,8 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _silence_json(silence: SilenceRow, now: datetime) -> dict[str, Any]:
+def silence_json(silence: SilenceRow, now: datetime) -> dict[str, Any]:
+    """One silence as `silence list --json` prints it (and `status --json` lists them)."""
     return {"id": silence.id, "athlete": silence.athlete_id, "rules": list(silence.rule_ids),
             "starts_at": _iso(silence.starts_at), "ends_at": _iso(silence.ends_at),
             "reason": silence.reason, "created_by": silence.created_by,
@@ -90,7 +91,7 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
         groups = rule_groups(list(app.config.rules))
         timezone_of = app.config.timezone_for
     if args.json:
-        print(json.dumps([_silence_json(silence, now) for silence in found], indent=2))
+        print(json.dumps([silence_json(silence, now) for silence in found], indent=2))
         return 0
     rows = []
     for silence in found:

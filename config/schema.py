@@ -216,6 +216,46 @@ class SourceConfig(_Strict):
         return self
 
 
+@dataclass(frozen=True)
+class ListenAddress:
+    """Where `strideguard run` serves /healthz, /readyz and /metrics: a host and a TCP port
+    (0: any free port, for tests and several processes on one host)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_LISTEN_RE = re.compile(
+    r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
+
+
+def parse_listen(value: object) -> ListenAddress | None:
+    """Read `http.listen`: `HOST:PORT` (`[::1]:9464` for IPv6), or `off` (also YAML's false)."""
+    if value is None or value is False or (isinstance(value, str) and value.strip() == "off"):
+        return None
+    if isinstance(value, ListenAddress):
+        return value
+    if isinstance(value, str):
+        match = _LISTEN_RE.match(value.strip())
+        if match and int(match.group("port")) <= 65535:
+            return ListenAddress(match.group("ipv6") or match.group("host"),
+                                 int(match.group("port")))
+    raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464, [::1]:9464) or "
+                     f"`off`, got {value!r}")
+
+
+ListenField = Annotated[ListenAddress | None, BeforeValidator(parse_listen)]
+
+
+class HttpConfig(_Strict):
+    """The health and metrics endpoint of `strideguard run` (DESIGN §7, §8)."""
+
+    listen: ListenField = ListenAddress("127.0.0.1", 9464)
+
+
 class ServiceConfig(_Strict):
     database: str = "sqlite:///data/strideguard.db"
     inbox: Path = Path("data/inbox")
@@ -230,6 +270,10 @@ class ServiceConfig(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    # text: one readable line per record; json: one object per line (time, level, logger,
+    # message, and athlete, file, rule where a record has them) for a log collector
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("rules", mode="before")
     @classmethod

@@ -56,7 +56,9 @@ def quarantine_stands(item: InboxFile) -> bool:
         return True
     read_any = False
     try:
-        for _payload in payloads(item.path):
+        for payload in payloads(item.path):
+            if payload.refused is not None:  # a member refused by what it is: that stands
+                return True
             read_any = True
     except ContainerError as exc:
         if not _read_error(exc):

@@ -26,8 +26,29 @@ FIT_CRC_BYTES = 2
 _BYTE_OFFSET = re.compile(r" @ \d+")
 
 
+# the messages one FIT file may hold: a day-long run at one record a second is 86,400; a
+# million (a 16 MB file) is a fortnight of them. Each takes memory while the file is read, so
+# a file past this is refused rather than taking the decoding process's memory
+MAX_FIT_MESSAGES = 1_000_000
+
+
 class FitDecodeError(Exception):
     """The file could not be read at all: nothing usable came out of it."""
+
+
+class TooManyMessages(FitDecodeError):
+    """The file holds more messages than MAX_FIT_MESSAGES: not read further (nor by the other
+    decoder)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"it holds more than {MAX_FIT_MESSAGES:,} messages, far more than any "
+                         "activity (a day-long run recorded every second holds 86,400): refused")
+
+
+def _keep(messages: list[Message], message: Message) -> None:
+    if len(messages) >= MAX_FIT_MESSAGES:
+        raise TooManyMessages
+    messages.append(message)
 
 
 @dataclass
@@ -201,8 +222,11 @@ def _decode_with_fitparse(data: bytes, messages: list[Message],
     fit_file = fitparse.FitFile(io.BytesIO(data), check_crc=False,
                                 data_processor=_fitparse_processor())
     for message in fit_file.get_messages():
+        # fitparse keeps every message it parsed (for a second reading, which this never
+        # does): ~1.5 kB a record, 2 GB for a 20 MB file. Dropped as they come
+        fit_file._messages.clear()
         if names is None or message.name in names:
-            messages.append((message.name, message.get_values()))
+            _keep(messages, (message.name, message.get_values()))
 
 
 def _decode_with_fitdecode(data: bytes, messages: list[Message], problems: list[str],
@@ -220,8 +244,7 @@ def _decode_with_fitdecode(data: bytes, messages: list[Message], problems: list[
                 if frame.frame_type != fitdecode.FIT_FRAME_DATA or (
                         names is not None and frame.name not in names):
                     continue
-                values = {f.name: _as_utc(f.value) for f in frame.fields}
-                messages.append((frame.name, values))
+                _keep(messages, (frame.name, {f.name: _as_utc(f.value) for f in frame.fields}))
     problems.extend(_folded(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
 
 
@@ -240,6 +263,8 @@ def _run_decoder(name: DecoderName, data: bytes, names: frozenset[str] | None) -
             _decode_with_fitparse(data, messages, names)
         else:
             _decode_with_fitdecode(data, messages, problems, names)
+    except TooManyMessages:
+        raise
     except Exception as exc:  # both libraries raise several unrelated types on bad input
         problems.append(f"{decoder_version(name)} stopped after {len(messages)} messages: "
                         f"{type(exc).__name__}: {exc}")
@@ -261,6 +286,8 @@ def decode_fit(data: bytes, primary: DecoderName = "fitparse",
         first = _run_decoder(primary, data, names)
         if not first.warnings:
             return first
+    except TooManyMessages:
+        raise
     except FitDecodeError as exc:
         first_error = exc
         first = None

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.containers import Payload, is_container_name
-from ingest.inbox import ChangedWhileRead, InboxFile, copy_file, free_destination, move_file
+from ingest.inbox import (
+    ChangedWhileRead,
+    InboxFile,
+    copy_file,
+    ensure_as_scanned,
+    free_destination,
+    move_file,
+)
+from ingest.links import folder_link_reason, is_link, link_reason
 from ingest.outcome import IngestOutcome, IngestStatus
 from ingest.record import NewSource, record_quarantined, repoint_stored_path
 from ingest.settings import IngestSettings
@@ -53,10 +62,10 @@ class Part:
     def size_bytes(self, item: InboxFile) -> int:
         if self.zip_member is not None:
             return len(self.zip_member.data)
-        return item.path.stat().st_size
+        return item.path.lstat().st_size
 
     def new_source(self, item: InboxFile) -> NewSource:
-        return NewSource(self.sha256, item.athlete_id, item.name, member=self.member,
+        return NewSource(self.sha256, item.athlete_id, item.label, member=self.member,
                          size_bytes=self.size_bytes(item))
 
 
@@ -103,6 +112,7 @@ def file_away(item: InboxFile, destination: Path) -> Path:
     hashed (ChangedWhileRead if its owner rewrote it meanwhile: nothing is copied)."""
     if item.copy:
         return copy_file(item.path, destination, sha256=item.sha256)
+    ensure_as_scanned(item)  # a folder on its path swapped for a link: another's file
     return move_file(item.path, destination)
 
 
@@ -129,17 +139,19 @@ RETRY_WHERE_IT_IS = ("This is a copy: the original was left where it is, and is 
                      "file).\n")
 
 
-def write_reason(destination: Path, label: str, athlete_id: str, size_bytes: int,
+def write_reason(destination: Path, label: str, athlete_id: str, size_bytes: int | None,
                  reason: str, *, sha256: str | None, copy: bool = False) -> None:
-    """NAME.reason.txt beside a quarantined file: what it was, why, and how to retry."""
+    """NAME.reason.txt beside a quarantined file: what it was, why, and how to retry (no size
+    for a link: it holds no bytes of its own)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     _reason_file(destination).write_text(
         f"{label} could not be ingested.\n\nReason: {reason}\n\n"
-        f"Athlete: {athlete_id}\nSize: {size_bytes} bytes\n"
+        f"Athlete: {athlete_id}\n"
+        + (f"Size: {size_bytes} bytes\n" if size_bytes is not None else "")
         + (f"SHA-256: {sha256}\n" if sha256 else "")
         + f"Quarantined at: {datetime.now(UTC).isoformat(timespec='seconds')}\n"
         + (RETRY_WHERE_IT_IS if copy else RETRY_FROM_INBOX),
-        encoding="utf-8",
+        encoding="utf-8", errors="backslashreplace",  # a reason naming an odd name's path
     )
 
 
@@ -161,7 +173,7 @@ def quarantine_payload(store: Store, settings: IngestSettings, item: InboxFile, 
     """
     destination = _quarantine_destination(settings, item, part)
     new = part.new_source(item)
-    label = f"{item.name}:{part.member}" if part.member else item.name
+    label = f"{item.label}:{part.member}" if part.member else item.label
     if part.zip_member is not None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(part.zip_member.data)
@@ -177,7 +189,8 @@ def quarantine_payload(store: Store, settings: IngestSettings, item: InboxFile, 
         if moved_to != destination:
             write_reason(moved_to, label, item.athlete_id, new.size_bytes, reason,
                          sha256=part.sha256, copy=item.copy)
-    log.warning("quarantined %s: %s", label, reason)
+    log.warning("quarantined %s: %s", label, reason,
+                extra={"athlete": item.athlete_id, "file": label})
     return IngestOutcome(item.path, item.athlete_id, IngestStatus.QUARANTINED, reason,
                          stored_at=destination, member=part.member)
 
@@ -188,7 +201,7 @@ def quarantine_container(store: Store, settings: IngestSettings, container: Cont
     it is someone else's) to quarantine, and FIT files already stored from it point there."""
     item = container.item
     destination = free_destination(settings.quarantine / item.athlete_id, item.name, "container")
-    write_reason(destination, item.name, item.athlete_id, item.path.stat().st_size, reason,
+    write_reason(destination, item.label, item.athlete_id, item.path.lstat().st_size, reason,
                  sha256=None, copy=item.copy)
     if container.archive_to is not None:
         repoint_stored_path(store, container.archive_to, destination)
@@ -197,6 +210,46 @@ def quarantine_container(store: Store, settings: IngestSettings, container: Cont
     except ChangedWhileRead:  # no copy: no reason file for it either
         _reason_file(destination).unlink(missing_ok=True)
         raise
-    log.warning("quarantined %s: %s", item.path, reason)
+    log.warning("quarantined %s: %s", item.path, reason,
+                extra={"athlete": item.athlete_id, "file": item.label})
     return IngestOutcome(item.path, item.athlete_id, IngestStatus.QUARANTINED, reason,
+                         stored_at=moved_to)
+
+
+def refuse_link(settings: IngestSettings, item: InboxFile) -> IngestOutcome | None:
+    """A symbolic link met where StrideGuard reads on its own (ingest.links): nothing is read
+    through it. A link to a file (or to nothing) in the inbox moves to quarantine itself, with
+    its reason file; one to a folder stays (it is only reported: it holds no file to file),
+    and so does any link of someone else's (copy mode: never changed). No source row is
+    written: a row is known by the SHA-256 of the bytes read, and none were. None when the
+    link went away meanwhile (another process filed it)."""
+    path = item.path
+    if not is_link(path):  # not a link, yet not a regular file either (a pipe, a device)
+        if not os.path.lexists(path):
+            return None
+        reason = "not a regular file (a pipe or a device?): not read"
+        log.warning("%s: %s", path, reason)
+        return IngestOutcome(path, item.athlete_id, IngestStatus.ERROR, reason)
+    extra = {"athlete": item.athlete_id, "file": str(path)}
+    if os.path.isdir(path) or item.copy:
+        reason = folder_link_reason(path) if os.path.isdir(path) else link_reason(path)
+        log.warning("%s is %s", path, reason, extra=extra)
+        return IngestOutcome(path, item.athlete_id, IngestStatus.SKIPPED, reason)
+    reason = link_reason(path)
+    destination = free_destination(settings.quarantine / item.athlete_id, item.name, "link")
+    write_reason(destination, item.label, item.athlete_id, None, reason, sha256=None)
+    try:
+        ensure_as_scanned(item)
+        moved_to = move_file(path, destination)  # the link itself, as a link
+    except OSError as exc:
+        _reason_file(destination).unlink(missing_ok=True)
+        if isinstance(exc, FileNotFoundError):
+            return None
+        log.error("could not move the link %s to quarantine: %s", path, exc, extra=extra)
+        return IngestOutcome(path, item.athlete_id, IngestStatus.ERROR,
+                             f"{reason}; moving it to quarantine failed ({exc})")
+    if moved_to != destination:
+        _reason_file(destination).rename(_reason_file(moved_to))
+    log.warning("quarantined %s: %s", path, reason, extra=extra)
+    return IngestOutcome(path, item.athlete_id, IngestStatus.QUARANTINED, reason,
                          stored_at=moved_to)

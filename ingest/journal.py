@@ -7,12 +7,21 @@ quarantine with the lines that were wrong."""
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ingest.filing import Container, Part, archive, archive_destination, quarantine_payload
+from ingest.filing import (
+    Container,
+    Part,
+    archive,
+    archive_destination,
+    quarantine_container,
+    quarantine_payload,
+)
 from ingest.inbox import InboxFile
 from ingest.journal_csv import read_journal
+from ingest.links import open_unfollowed
 from ingest.outcome import IngestOutcome, IngestStatus
 from ingest.record import NewSource, record_journal, settled_source, sha256_hex
 from ingest.settings import IngestSettings
@@ -20,16 +29,36 @@ from store import SourceFile, Store
 
 log = logging.getLogger("strideguard.ingest")
 PROBLEMS_IN_REASON = 20  # a reason file names this many bad lines, then counts the rest
+# a journal larger than this is refused unread: a line a day for ten years is about 400 kB
+MAX_JOURNAL_BYTES = 4 * 1024 * 1024
+
+
+class JournalTooLarge(Exception):
+    """A journal past MAX_JOURNAL_BYTES: quarantined whole, unread."""
 
 
 def journal_waiting(item: InboxFile, now_s: float, stability_s: float) -> str | None:
     """Why to leave a journal in the inbox for now: a CSV declares no length and has no CRC, so
     one changed within `stability_s` may still be being written."""
-    age_s = now_s - item.path.stat().st_mtime
+    age_s = now_s - item.path.lstat().st_mtime  # a link's own: the caller refuses links
     if age_s >= stability_s:
         return None
     return (f"waiting for the file to be complete (changed {age_s:.0f} s ago; a journal is "
             f"read once unchanged for {stability_s:g} s)")
+
+
+def _journal_bytes(item: InboxFile) -> bytes:
+    """The journal's bytes, read as the inbox reads (never through a link, nor from anything
+    but the regular file the scan found: a FIFO put in its place never blocks the scan), and
+    never more than MAX_JOURNAL_BYTES of them (JournalTooLarge)."""
+    with open_unfollowed(item.path, item.identity) as stream:
+        size_bytes = os.fstat(stream.fileno()).st_size
+        data = stream.read(MAX_JOURNAL_BYTES + 1) if size_bytes <= MAX_JOURNAL_BYTES else b""
+    if size_bytes > MAX_JOURNAL_BYTES or len(data) > MAX_JOURNAL_BYTES:
+        raise JournalTooLarge(
+            f"{item.name} is larger than {MAX_JOURNAL_BYTES // 2**20} MB (a line a day for ten "
+            "years is 400 kB): refused unread")
+    return data
 
 
 def _no_rows_reason(name: str, problems: list[str]) -> str:
@@ -61,7 +90,10 @@ def ingest_journal(store: Store, settings: IngestSettings, container: Container
     Dates are checked against the athlete's local today: an entry cannot be about tomorrow.
     """
     item = container.item
-    data = item.path.read_bytes()
+    try:
+        data = _journal_bytes(item)
+    except JournalTooLarge as exc:
+        return quarantine_container(store, settings, container, str(exc))
     part = Part(sha256_hex(data))
     known = settled_source(store, part.sha256)
     if known is not None:
@@ -74,7 +106,7 @@ def ingest_journal(store: Store, settings: IngestSettings, container: Container
         reason = read.unreadable or _no_rows_reason(item.name, read.problems)
         return quarantine_payload(store, settings, item, part, reason)
     destination = archive_destination(settings, container, part.sha256[:8])
-    new = NewSource(part.sha256, item.athlete_id, item.name, member=None, size_bytes=len(data))
+    new = NewSource(part.sha256, item.athlete_id, item.label, member=None, size_bytes=len(data))
     recorded = record_journal(store, new, read.rows, read.problems, destination)
     if recorded.already_stored is not None:  # stored by another process since our lookup
         return _duplicate(settings, container, recorded.already_stored)

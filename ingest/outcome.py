@@ -9,6 +9,12 @@ from enum import StrEnum
 from pathlib import Path
 
 
+def printable(text: str) -> str:
+    """A file name (or path) as it may be written to a reason file, the log or the database:
+    the bytes of a name that are not UTF-8 (os.fsdecode's surrogates) shown as `\\xff`."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class IngestStatus(StrEnum):
     """An outcome's status; a StrEnum, so it compares, prints and stores as its word."""
 
@@ -41,10 +47,12 @@ class IngestOutcome:
     member: str | None = None
     record_count: int = 0
     completes_file: bool = True  # False for a zip member that is not the zip's last
+    decode_s: float | None = None  # how long decoding its bytes took; None when not decoded
 
     @property
     def label(self) -> str:
-        return f"{self.path.name}:{self.member}" if self.member else self.path.name
+        name = printable(self.path.name)  # it goes to the database (`status` counts)
+        return f"{name}:{self.member}" if self.member else name
 
     def lose_activity(self, activity_id: int, reason: str) -> None:
         """A later file of the batch replaced one of this file's activities (a FIT after its
@@ -73,3 +81,43 @@ def rescan_delay_s(outcomes: Iterable[IngestOutcome], stability_s: float,
     if any(o.status == IngestStatus.WAITING for o in outcomes):
         return max(stability_s, debounce_s)
     return None
+
+
+# Why a file was quarantined, skipped or failed, in a few fixed classes: a metric label must not
+# take as many values as there are reasons. Matched on phrases of the reasons ingest writes
+# (tests/test_telemetry.py holds one of each), first class first; a reason none names is
+# "other". A phrase is specific on purpose: "more than" alone would take "the file chains 2
+# more copies" or a decoder's "more than one session" for a size limit.
+PROBLEM_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("symlink", ("a symbolic link",)),
+    # an OSError's words ("[Errno 13] Permission denied: ..."): the inbox's owner or mode
+    # (the container's PUID) is wrong, not the file
+    ("permission", ("permission denied", "operation not permitted", "read-only file system")),
+    ("too_large", ("far more than any activity file", "more than strideguard reads",
+                   "too large for a journal")),
+    # ingest.pool.KILLED_TWICE: the decoder died under the file alone, twice
+    ("decoder_killed", ("decoding process was killed",)),
+    ("unsupported", ("is not supported", "not expand them", "not a regular file")),
+    ("database", ("the database refused",)),
+    ("not_an_activity_file", ("no fit header", "the file is empty", "shorter than a fit header",
+                              "holds only its", "not a tcx file", "not a gpx file",
+                              "a tcx course", "no timed track points", "no <activity>",
+                              "no session summary:", "no session message and",
+                              "not an activity", "holds no", "no row could be stored",
+                              "finds no session")),
+    ("damaged", ("crc mismatch", "not a complete gzip stream", "cannot be unpacked",
+                 "not a readable", "not readable as fit", "not well-formed", "cut short",
+                 "header declares", "are not a fit file", "no session summary could be read",
+                 "stopped after", "expected utf-8 text", "expected csv text",
+                 "expected the header", "columns (")),
+)
+OTHER_PROBLEM = "other"
+
+
+def problem_class(reason: str) -> str:
+    """The class of a quarantine (or error) reason: one of PROBLEM_CLASSES' names, or other."""
+    text = reason.lower()
+    for name, words in PROBLEM_CLASSES:
+        if any(word in text for word in words):
+            return name
+    return OTHER_PROBLEM

@@ -8,6 +8,7 @@ the same code (ingest/normalise.py).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from ingest.containers import PayloadFormat
@@ -24,6 +25,13 @@ from ingest.normalise import NEEDED_MESSAGES, FileSummary, summarise
 from ingest.xml_activity import XmlActivity, activity_messages
 from ingest.xmlread import XmlInputError
 
+# a FIT file larger than this is refused unread (decoding one holds memory in proportion):
+# a day-long run recorded every second makes 1.4 MB, MAX_FIT_MESSAGES about 16 MB
+MAX_FIT_BYTES = 16 * 1024 * 1024
+# the memory (heap and private mappings, RLIMIT_DATA) a decoding worker process may take
+# (ingest.pool sets it): a file that needs more is a memory bomb, a MemoryError, quarantined.
+# A day-long run recorded every second takes 100 MB, a FIT file of MAX_FIT_MESSAGES about 1 GB
+WORKER_MEMORY_BYTES = 1536 * 1024 * 1024
 # the library that reads each XML format (its name and version are recorded as the decoder)
 XML_DECODERS: dict[str, str] = {"tcx": "lxml", "gpx": "gpxpy"}
 
@@ -37,6 +45,7 @@ class ParsedFile:
     warnings: list[str] = field(default_factory=list)
     problem: str | None = None
     format: PayloadFormat = "fit"
+    decode_s: float = 0.0  # the worker's time on it (the service's decode seconds metric)
 
     @classmethod
     def unreadable(cls, problem: str, payload_format: PayloadFormat = "fit") -> ParsedFile:
@@ -55,6 +64,10 @@ def unreadable_reason(completeness: Completeness) -> str | None:
 def parse_fit(data: bytes, decoder: DecoderName = "fitparse",
               timezone_name: str = "UTC") -> ParsedFile:
     """Check, decode (primary decoder, then the fallback) and summarise one FIT payload."""
+    if len(data) > MAX_FIT_BYTES:
+        return ParsedFile.unreadable(
+            f"the FIT file is {len(data)} bytes, more than {MAX_FIT_BYTES // 2**20} MB (a "
+            "day-long run recorded every second makes 1.4 MB): refused unread")
     completeness = check_fit_complete(data)  # once: the CRC walks every byte in Python
     bad_input = unreadable_reason(completeness)
     if bad_input:
@@ -105,13 +118,35 @@ def parse_payload(data: bytes, payload_format: PayloadFormat = "fit",
     return parse_xml_activity(data, payload_format, name, sport_hint)
 
 
+def limit_worker_memory() -> None:
+    """A decoding worker's start: its memory capped at WORKER_MEMORY_BYTES (RLIMIT_DATA: the
+    heap and private mappings), so a file that would take more raises MemoryError here (and is
+    quarantined) instead of waking the kernel's out-of-memory killer."""
+    try:
+        import resource
+    except ImportError:  # not on a Unix
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = WORKER_MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(hard,
+                                                                          WORKER_MEMORY_BYTES)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
 def parse_payload_safely(data: bytes, payload_format: PayloadFormat, decoder: DecoderName,
                          timezone_name: str, name: str = "the file",
                          sport_hint: str | None = None) -> ParsedFile:
     """parse_payload for a worker: any unexpected error becomes a reason, never a lost batch."""
+    started_s = time.perf_counter()
     try:
-        return parse_payload(data, payload_format, decoder, timezone_name, name=name,
-                             sport_hint=sport_hint)
+        parsed = parse_payload(data, payload_format, decoder, timezone_name, name=name,
+                               sport_hint=sport_hint)
+    except MemoryError:  # the decoding process's memory limit (ingest.pool): a memory bomb
+        parsed = ParsedFile.unreadable(
+            "reading it took more memory than a decoding process may use "
+            f"({WORKER_MEMORY_BYTES // 2**20} MB): refused, as no activity file needs that much",
+            payload_format)
     except Exception as exc:  # a decoder or normaliser bug on one odd file must not stop others
-        return ParsedFile.unreadable(f"StrideGuard could not read it ({type(exc).__name__}: "
-                                     f"{exc}); please report this file", payload_format)
+        parsed = ParsedFile.unreadable(f"StrideGuard could not read it ({type(exc).__name__}: "
+                                       f"{exc}); please report this file", payload_format)
+    parsed.decode_s = time.perf_counter() - started_s
+    return parsed

@@ -10,16 +10,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ingest.checks import Arrival, NothingInZip, first_stop
 from ingest.containers import (
+    MAX_PAYLOAD_BYTES,
     ContainerError,
     Payload,
-    is_container_name,
     is_journal_name,
     payload_format,
     payloads,
@@ -31,10 +30,12 @@ from ingest.filing import (
     archive_destination,
     quarantine_container,
     quarantine_payload,
+    refuse_link,
 )
 from ingest.inbox import InboxFile, scan_inbox
 from ingest.journal import ingest_journal, journal_waiting
-from ingest.outcome import IngestOutcome, IngestStatus
+from ingest.links import LinkRefused, NotAsScanned, is_link
+from ingest.outcome import IngestOutcome, IngestStatus, printable
 from ingest.parse import ParsedFile
 from ingest.pool import ParsePool, in_order
 from ingest.record import (
@@ -45,9 +46,15 @@ from ingest.record import (
     source_by_hash,
 )
 from ingest.settings import IngestSettings
+from ingest.tally import OutcomeTally
 from store import SourceFile, Store
 
 log = logging.getLogger("strideguard.ingest")
+NOT_READ = "; the zip is kept whole in quarantine: its other activity files were read and stored"
+# the payload bytes jobs waiting to be stored may hold together (beyond the newest one): real
+# files are far smaller, but a zip of many payloads near MAX_PAYLOAD_BYTES must not be held at
+# once (in this process and, pickled, on their way to the workers)
+IN_FLIGHT_MAX_BYTES = MAX_PAYLOAD_BYTES
 
 # --- what is to be done with one payload (or with its broken container) ----------------------
 
@@ -92,31 +99,29 @@ class Job:
     container: Container
     work: Decode | Known | Twin | Broken | Journal
     last: bool  # the last job of its container: the inbox file moves after it
+    size_bytes: int = 0  # the payload bytes it holds until finished (IN_FLIGHT_MAX_BYTES)
 
 
-def _with_last(values: Iterator[Payload]) -> Iterator[tuple[Payload, bool]]:
-    previous: Payload | None = None
-    for value in values:
-        if previous is not None:
-            yield previous, False
-        previous = value
-    if previous is not None:
-        yield previous, True
-
-
-def _arrive(item: InboxFile, now_s: float) -> tuple[Arrival, Iterator[tuple[Payload, bool]]]:
-    """Open an inbox file as far as its checks need (its first payload, with the next one read
-    ahead to know which is last) and the payloads still to come."""
-    age_s = now_s - item.path.stat().st_mtime
-    data = None if is_container_name(item.name) else item.path.read_bytes()
-    pieces = _with_last(payloads(item.path, data))
+def _arrive(item: InboxFile, now_s: float) -> tuple[Arrival, Iterator[Payload]]:
+    """Open an inbox file as far as its checks need (its first payload) and the payloads still
+    to come. Read a chunk at a time and never through a link (LinkRefused, should one have
+    taken the file's place since the scan), and only the file the scan found (NotAsScanned)."""
+    age_s = now_s - item.path.lstat().st_mtime
+    pieces = payloads(item.path, item.identity)
     try:
         first = next(pieces, None)
     except ContainerError as exc:
         return Arrival(item, age_s, exc), iter(())
     if first is None:
         return Arrival(item, age_s, NothingInZip()), iter(())
-    return Arrival(item, age_s, first[0]), chain([first], pieces)
+    return Arrival(item, age_s, first), _then([first], pieces)
+
+
+def _then(first: list[Payload], rest: Iterator[Payload]) -> Iterator[Payload]:
+    """The first payload again, then the rest; unlike itertools.chain, holding on to none of
+    them once handed out (a payload may be tens of MB)."""
+    yield first.pop()
+    yield from rest
 
 
 class _Planner:
@@ -146,15 +151,27 @@ class _Planner:
             name=name, sport_hint=payload.sport_hint))
 
 
-def _jobs_for(container: Container, pieces: Iterator[tuple[Payload, bool]],
-              planner: _Planner) -> Iterator[Job]:
+def _jobs_for(container: Container, pieces: Iterator[Payload], planner: _Planner
+              ) -> Iterator[Job]:
     """The payloads of an inbox file that passed its checks, as jobs; a container that breaks
-    after its first payload ends with a Broken job."""
+    after its first payload ends with a Broken job, as does a zip with refused members (too
+    large, encrypted, an unusual method), named in the reason, once the others are read."""
+    refused: list[str] = []
     try:
-        for payload, last in pieces:
-            yield Job(container, planner.work_for(container.item, payload), last)
+        for payload in pieces:
+            if payload.refused is not None:
+                log.warning("%s:%s not read: %s", container.item.path, payload.member,
+                            payload.refused)
+                refused.append(payload.refused)
+            else:
+                yield Job(container, planner.work_for(container.item, payload),
+                          payload.last and not refused, len(payload.data))
+            if payload.last and refused:
+                yield Job(container, Broken("; ".join(refused) + NOT_READ), last=True)
     except ContainerError as exc:
         reason = f"{exc}; the activity files before it were read and stored"
+        if refused:
+            reason += f"; not read: {'; '.join(refused)}"
         yield Job(container, Broken(reason), last=True)
 
 
@@ -208,7 +225,8 @@ def _store_parsed(store: Store, settings: IngestSettings, container: Container, 
             replaced_in_batch.lose_activity(activity_id, why)
     log.info("%s %s%s%s%s", recorded.status, item.path, f":{part.member}" if part.member else "",
              f": {recorded.reason}" if recorded.reason else "",
-             f" (warnings: {'; '.join(parsed.warnings)})" if parsed.warnings else "")
+             f" (warnings: {'; '.join(parsed.warnings)})" if parsed.warnings else "",
+             extra={"athlete": item.athlete_id, "file": item.label})
     outcome = IngestOutcome(item.path, item.athlete_id, recorded.status, recorded.reason,
                             activity_ids=recorded.activity_ids, warnings=parsed.warnings,
                             stored_at=destination, member=part.member,
@@ -224,7 +242,8 @@ def _known_outcome(settings: IngestSettings, container: Container, part: Part,
     destination = archive_destination(settings, container, part.sha256[:8],
                                       start=known.fit_time_created, recorded=known.stored_path)
     reason = f"same file as source #{known.id} ({known.original_name}, {known.status})"
-    log.info("duplicate %s: %s", item.path, reason)
+    log.info("duplicate %s: %s", item.path, reason,
+             extra={"athlete": item.athlete_id, "file": item.label})
     return IngestOutcome(item.path, item.athlete_id, IngestStatus.DUPLICATE, reason,
                          stored_at=destination, member=part.member)
 
@@ -241,8 +260,9 @@ def _finish(store: Store, settings: IngestSettings, pool: ParsePool, job: Job,
         return ingest_journal(store, settings, container)  # archived or quarantined by then
     part = work.part
     if isinstance(work, Decode):
-        outcome = _store_parsed(store, settings, container, part, pool.result(work.parsed),
-                                batch_activities)
+        parsed = pool.result(work.parsed)
+        outcome = _store_parsed(store, settings, container, part, parsed, batch_activities)
+        outcome.decode_s = parsed.decode_s
     else:
         # known bytes; a twin's first copy in this batch is stored by now
         known = work.source if isinstance(work, Known) else source_by_hash(store, part.sha256)
@@ -284,9 +304,11 @@ def ingest_inbox(store: Store, settings: IngestSettings,
     finished and stored, nothing else is started.
     """
     outcomes: list[IngestOutcome] = []
+    tally = OutcomeTally(store)
 
     def report(outcome: IngestOutcome) -> None:
         outcomes.append(outcome)
+        tally.add(outcome)
         if on_outcome:
             on_outcome(outcome)
 
@@ -298,11 +320,19 @@ def ingest_inbox(store: Store, settings: IngestSettings,
     batch_activities: dict[int, IngestOutcome] = {}
     failed_containers: set[Path] = set()  # a member could not be stored: the zip stays put
 
+    def report_refused_link(item: InboxFile) -> None:
+        refused = refuse_link(settings, item)
+        if refused is not None:
+            report(refused)
+
     def jobs() -> Iterator[Job]:
         for item in items:
             if not should_continue():
                 return
             try:
+                if is_link(item.path):  # never followed: the link is filed, never read
+                    report_refused_link(item)
+                    continue
                 if is_journal_name(item.name):
                     waiting = journal_waiting(item, time.time(), settings.stability_s)
                     if waiting is not None:
@@ -314,6 +344,7 @@ def ingest_inbox(store: Store, settings: IngestSettings,
                     continue
                 arrival, pieces = _arrive(item, time.time())
                 stop = first_stop(arrival, settings.stability_s)
+                del arrival  # its first payload is in `pieces`: not held past its job
                 if stop is not None and stop.status == IngestStatus.WAITING:
                     report(IngestOutcome(item.path, item.athlete_id, stop.status, stop.reason))
                     continue
@@ -325,8 +356,13 @@ def ingest_inbox(store: Store, settings: IngestSettings,
                     yield from _jobs_for(container, pieces, planner)
             except FileNotFoundError:
                 continue
-            except OSError as exc:
-                log.error("could not read %s: %s", item.path, exc)
+            except NotAsScanned as exc:  # a folder on its path (or the file) was swapped
+                log.warning("%s: %s", item.path, exc)
+                report(IngestOutcome(item.path, item.athlete_id, IngestStatus.ERROR, str(exc)))
+            except LinkRefused:  # a link took the file's place after the scan looked
+                report_refused_link(item)
+            except (OSError, UnicodeError) as exc:  # UnicodeError: an odd name, this file only
+                log.error("could not read %s: %s", printable(str(item.path)), exc)
                 report(IngestOutcome(item.path, item.athlete_id, IngestStatus.ERROR, f"{exc}"))
             except (DataError, IntegrityError) as exc:  # its athlete's row: see refused_reason
                 reason = refused_reason(exc, f"the row of athlete {item.athlete_id!r}")
@@ -341,8 +377,10 @@ def ingest_inbox(store: Store, settings: IngestSettings,
                            leave_in_place=item.path in failed_containers))
         except FileNotFoundError:
             pass  # taken by another worker or removed by the user meanwhile
-        except OSError as exc:
-            log.error("could not ingest %s: %s", item.path, exc)
+        # NotAsScanned: stored, but its path leads elsewhere now; nothing is moved.
+        # UnicodeError: a name no reason file or row could hold: this file only
+        except (OSError, UnicodeError) as exc:
+            log.error("could not ingest %s: %s", printable(str(item.path)), exc)
             report(IngestOutcome(item.path, item.athlete_id, IngestStatus.ERROR, f"{exc}",
                                  member=member, completes_file=job.last))
         except (DataError, IntegrityError) as exc:
@@ -356,7 +394,9 @@ def ingest_inbox(store: Store, settings: IngestSettings,
             failed_containers.add(item.path)
 
     try:
-        in_order(jobs(), finish, pool.in_flight_limit)
+        in_order(jobs(), finish, pool.in_flight_limit, size_of=lambda job: job.size_bytes,
+                 max_bytes=IN_FLIGHT_MAX_BYTES)
     finally:
         pool.close()
+        tally.flush()
     return outcomes

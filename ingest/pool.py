@@ -11,7 +11,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ingest.parse import ParsedFile, parse_payload_safely
+from ingest.parse import ParsedFile, limit_worker_memory, parse_payload_safely
 
 if TYPE_CHECKING:
     from ingest.containers import PayloadFormat
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("strideguard.ingest")
 # parsed files waiting to be stored, per worker: keeps memory flat however many files there are
 IN_FLIGHT_PER_WORKER = 3
+# a payload this small (a run of hours recorded every second) may be decoded in this process
+# (no worker started for one file); a larger one always goes to a worker process, whose memory
+# is capped (parse.WORKER_MEMORY_BYTES): decoding holds memory in proportion to the file, and
+# the service's own process must never grow by it (the kernel would kill the service, and it
+# would meet the same file again on restart)
+INLINE_MAX_BYTES = 1024 * 1024
 _JobT = TypeVar("_JobT")
 # what a worker runs on one payload (a module attribute, looked up at each submit, so a test can
 # run a worker that dies the way an out-of-memory kill does)
@@ -43,7 +49,9 @@ def worker_count(requested: int) -> int:
 
 
 class ParsePool:
-    """Runs parse jobs inline (one worker) or in a process pool started on the second job.
+    """Runs parse jobs inline (one worker, or the first job) or in a process pool started on
+    the second job; a payload over INLINE_MAX_BYTES always runs in the pool (of one worker if
+    one is asked for), in a process whose memory is capped.
 
     A worker that dies (the kernel's out-of-memory killer) breaks the whole process pool: every
     job in it fails with BrokenProcessPool, the one that killed it and its innocent neighbours
@@ -70,7 +78,8 @@ class ParsePool:
         self._jobs += 1
         arguments = (data, payload_format, self.settings.decoder,
                      self.settings.timezone_for(athlete_id), name, sport_hint)
-        if self.workers == 1 or (self._jobs == 1 and self._pool is None):
+        if len(data) <= INLINE_MAX_BYTES and (self.workers == 1 or (
+                self._jobs == 1 and self._pool is None)):
             done: Future[ParsedFile] = Future()
             done.set_result(parse_task(*arguments))
             return done
@@ -111,7 +120,8 @@ class ParsePool:
             # forkserver: workers never inherit the scheduler's or the database pool's threads
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["ingest.parse"])
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=limit_worker_memory)
         return self._pool
 
     def _restart(self) -> None:
@@ -126,13 +136,22 @@ class ParsePool:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def in_order(jobs: Iterable[_JobT], finish: Callable[[_JobT], None], limit: int) -> None:
+def in_order(jobs: Iterable[_JobT], finish: Callable[[_JobT], None], limit: int, *,
+             size_of: Callable[[_JobT], int] = lambda _job: 0,
+             max_bytes: int | None = None) -> None:
     """Feed jobs (whose parsing has started) and finish them oldest first, keeping at most
-    `limit` waiting: storing follows the input order while the workers run ahead."""
+    `limit` waiting: storing follows the input order while the workers run ahead. With
+    `max_bytes`, the bytes the waiting jobs hold (`size_of`) are kept under it too, down to one
+    job: a run of large payloads (a zip of many 60 MB members) is not held all at once."""
     in_flight: deque[_JobT] = deque()
+    held_bytes = 0
     for job in jobs:
         in_flight.append(job)
-        while len(in_flight) > limit:
+        held_bytes += size_of(job)
+        del job  # no reference of ours keeps a finished job's bytes while the next is read
+        while len(in_flight) > limit or (
+                max_bytes is not None and held_bytes > max_bytes and len(in_flight) > 1):
+            held_bytes -= size_of(in_flight[0])
             finish(in_flight.popleft())
     while in_flight:
         finish(in_flight.popleft())

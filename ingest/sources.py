@@ -3,8 +3,10 @@ they lie, copied into the archive once their data is committed, and remembered (
 mtime and SHA-256 of the bytes read) so each is read once, and again only when its bytes change.
 
 Nothing in such a folder is ever moved, renamed, deleted or touched: the files are only
-listed, stat'ed and read. A folder that goes away (a watch unplugged, a share unmounted) is one
-warning, its return one info line, and its files are read when it is back.
+listed, stat'ed and read. Symbolic links in it are not followed (ingest.links): each is reported
+once, and left as it is; the configured folder itself may be a link (it is resolved). A folder
+that goes away (a watch unplugged, a share unmounted) is one warning, its return one info line,
+and its files are read when it is back.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from config.schema import ATHLETE_ID_RE
 from ingest.copy_checks import holds_activity, ingest_batch, quarantine_stands
 from ingest.inbox import InboxFile, athlete_for, files_below
+from ingest.links import folder_link_reason, link_reason, open_unfollowed
 from ingest.outcome import IngestOutcome, IngestStatus
 from ingest.record import AthleteRegistry
 from ingest.settings import IngestSettings, SourceFolder
@@ -101,7 +104,7 @@ def own_folder_conflict(folder: Path, settings: IngestSettings) -> str | None:
 
 
 def _sha256_of(path: Path) -> str:
-    with path.open("rb") as stream:
+    with open_unfollowed(path) as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
@@ -110,6 +113,12 @@ def _warn_once(warned: set[str], message: str) -> None:
     if message not in warned:
         warned.add(message)
         log.warning("%s", message)
+
+
+def _link_not_followed(warned: set[str], path: Path) -> None:
+    """A link in a folder someone else owns: reported once, never followed, never changed."""
+    reason = folder_link_reason(path) if path.is_dir() else link_reason(path)
+    _warn_once(warned, f"{path} is {reason}; it is left as it is")
 
 
 def _look(items: Sequence[InboxFile], store: Store, warned: set[str], result: CopyRead,
@@ -128,7 +137,10 @@ def _look(items: Sequence[InboxFile], store: Store, warned: set[str], result: Co
             continue  # named twice (`ingest --copy DIR DIR/run.fit`): read once
         looked_at.add(path)
         try:
-            status = item.path.stat()
+            status = item.path.lstat()  # a link's own: what it points to is never looked at
+            if stat.S_ISLNK(status.st_mode):
+                _link_not_followed(warned, item.path)
+                continue
             if not stat.S_ISREG(status.st_mode):
                 continue  # a folder, a pipe or a device with a FIT name: nothing to read
             row = known.get(path)
@@ -337,10 +349,13 @@ class SourceFolders:
         def unreadable(exc: OSError) -> None:
             _warn_once(self._warned, f"cannot list {exc.filename}: {exc.strerror or exc}")
 
+        def folder_link(path: Path) -> None:
+            _link_not_followed(self._warned, path)
+
         found = []
         for path in files_below(root, self._own, on_error=unreadable,
-                                should_continue=should_continue):
-            owner = self._owner(source, root, path)
+                                should_continue=should_continue, on_folder_link=folder_link):
+            owner = self._owner(source, root, path)  # a link among them: reported by _look
             if owner is not None:
                 found.append(InboxFile(path, owner, copy=True))
         return found

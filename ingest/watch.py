@@ -111,8 +111,10 @@ class InboxWatcher:
         if not self.inbox.is_dir():
             raise FileNotFoundError(f"{self.inbox} is not a folder")
         observer = Observer()
+        # links to folders are not watched through, as the scan does not walk them (a link
+        # to / would otherwise add a watch for every folder on the machine)
         observer.schedule(_Handler(self), os.fspath(self.inbox), recursive=True,
-                          event_filter=EVENT_TYPES)
+                          event_filter=EVENT_TYPES, follow_symlink=False)
         try:
             observer.start()  # adds the inotify (or FSEvents, kqueue, ...) watches now
         except BaseException:

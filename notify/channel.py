@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 # firing: an alert's episode started (or got worse); resolved: its condition cleared;
 # digest: a runner's weekly digest; squad-digest: the coach's weekly digest of every runner;
-# notice: a short message to the runner that is not an alert (a silence ends tomorrow)
-NoticeKind = Literal["firing", "resolved", "digest", "squad-digest", "notice"]
+# notice: a short message to the runner that is not an alert (a silence ends tomorrow);
+# test: `strideguard test-notify`, sent at once past the outbox, to show that a channel works
+NoticeKind = Literal["firing", "resolved", "digest", "squad-digest", "notice", "test"]
 DIGEST_KINDS: tuple[NoticeKind, ...] = ("digest", "squad-digest")
 
 
@@ -65,13 +66,18 @@ class DigestContent(Protocol):
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """Outcome of one attempt: `ok`, or a failure the channel judged `retryable` or permanent."""
+    """Outcome of one attempt: `ok`, or a failure the channel judged `retryable` or permanent.
+
+    `status` is the server's answer where there was one (`SMTP 250`, `HTTP 204`, `HTTP 500`):
+    what `test-notify` shows; None when no answer came (refused, timed out, a file written).
+    """
 
     ok: bool
     retryable: bool = False
     reason: str = ""
     retry_after_s: float | None = None
     disable_endpoint: bool = False
+    status: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
 from config.schema import ServiceConfig
 from notify import channels
-from notify.channel import DeliveryResult
+from notify.channel import DeliveryResult, channel_kind
 from notify.outbox import Claimed, OutboxStatus, claim_due, record_result
 from store import Store, utc_now
 
@@ -41,8 +42,13 @@ def dispatch_due(
     *,
     now: datetime | None = None,
     ignore_backoff: bool = False,
+    on_outcome: Callable[[str, Outcome], None] | None = None,
 ) -> Counter[str]:
-    """Deliver every due notification once; returns how many ended in each `Outcome` (by value)."""
+    """Deliver every due notification once; returns how many ended in each `Outcome` (by value).
+
+    `on_outcome(channel kind, outcome)` hears of each attempt as it ends (the service's
+    metrics: `email`, `webhook`, `push` or `file`, never a channel's hash-suffixed name).
+    """
     outcomes: Counter[str] = Counter()
     for _pass in range(MAX_PASSES):
         moment = now or utc_now()
@@ -61,6 +67,8 @@ def dispatch_due(
             status = record_result(store, claimed, result, finished, config.notify.max_attempts)
             outcome = Outcome(status.value) if status else Outcome.MISSING
             outcomes[outcome.value] += 1
+            if on_outcome is not None:
+                on_outcome(channel_kind(claimed.message.channel), outcome)
             if result.disable_endpoint:
                 log.error("%s answered that it is gone: remove it from the config; "
                           "nothing more is sent to it for this alert", claimed.message.channel)
@@ -73,6 +81,7 @@ def dispatch_due(
                 claimed.message.channel,
                 claimed.attempts,
                 f": {result.reason}" if result.reason else "",
+                extra={"channel": claimed.message.channel, "event_id": claimed.message.event_id},
             )
         if ignore_backoff:
             # one pass only: rows that failed again stay queued for the next cycle

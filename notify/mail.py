@@ -26,7 +26,7 @@ MAX_MESSAGE_BYTES = 1_000_000
 # X-StrideGuard-Kind per notice kind (DESIGN §2.1)
 HEADER_KIND: dict[str, str] = {
     "firing": "alert", "resolved": "resolved", "digest": "digest", "squad-digest": "squad-digest",
-    "notice": "notice",
+    "notice": "notice", "test": "test",
 }
 
 
@@ -113,6 +113,33 @@ def render_notice_email(
                        "X-StrideGuard-Athlete": notice["athlete"]},
     )
     return render(message)
+
+
+def render_test_email(
+    test: Mapping[str, Any], *, sender: str, to: list[str], event_id: str
+) -> bytes:
+    """`strideguard test-notify`'s message (`test` templates): it says it is a test, for whom
+    (`athlete`, `athlete_name`; None: the coach) and that nothing needs doing."""
+    templates = email_templates()
+    context = {"t": test, "event_id": event_id}
+    athlete = test.get("athlete")
+    message = build_message(
+        subject=subject_for_test(test),
+        text=templates.get_template("test.txt.j2").render(context),
+        html=templates.get_template("test.html.j2").render(context),
+        sender=sender,
+        to=to,
+        message_id=f"<{event_id}@strideguard>",
+        extra_headers={"X-StrideGuard-Kind": HEADER_KIND["test"],
+                       "X-StrideGuard-Athlete": str(athlete) if athlete else SQUAD_ATHLETE},
+    )
+    return render(message)
+
+
+def subject_for_test(test: Mapping[str, Any]) -> str:
+    """`[StrideGuard test] Test message for Ana`, or `... for the coach` without an athlete."""
+    whom = test.get("athlete_name") or test.get("athlete") or "the coach"
+    return f"[StrideGuard test] Test message for {whom}"
 
 
 def render_digest_email(
@@ -221,10 +248,12 @@ def render_within_budget(message: EmailMessage, what: str) -> bytes:
 
 def render_email(notice: Notice, *, sender: str, to: list[str]) -> bytes:
     """Any notice as the message the email and file channels store: a digest, a runner's
-    notice, or an alert (with its chart)."""
+    notice, a test, or an alert (with its chart)."""
     if notice.digest is not None:
         return render_digest_email(notice.digest, sender=sender, to=to, event_id=notice.event_id)
     if notice.kind == "notice":
         return render_notice_email(notice.payload, sender=sender, to=to, event_id=notice.event_id)
+    if notice.kind == "test":
+        return render_test_email(notice.payload, sender=sender, to=to, event_id=notice.event_id)
     return render_alert_email(notice.payload, notice.kind, sender=sender, to=to,
                               event_id=notice.event_id, chart=notice.chart())

@@ -11,8 +11,8 @@ from enum import StrEnum
 from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from config.schema import ServiceConfig
 from notify import channels
@@ -132,6 +132,14 @@ def enqueue_notice(
     return queued
 
 
+def check_channel_kind(kind: str) -> None:
+    """ValueError unless `kind` is a registered channel kind (a `--channel` value): the one
+    wording of `test-notify` and `outbox retry`."""
+    if kind not in channels.channel_kinds():
+        raise ValueError(f"--channel: unknown channel kind {kind!r}; the kinds are: "
+                         f"{', '.join(channels.channel_kinds())}")
+
+
 def new_event_id() -> str:
     """A fresh event id: Message-ID, webhook-id and .eml name; no dots (the signature's
     separator)."""
@@ -190,17 +198,28 @@ class Claimed:
 def claim_due(
     store: Store, now: datetime, *, ignore_backoff: bool = False, batch: int = 50
 ) -> list[Claimed]:
-    """Lease due rows (pending, retry, or sending with an expired lease) to this worker."""
+    """Lease due rows (pending, retry, or sending with an expired lease) to this worker.
+
+    A resolved notice waits while its channel's firing of the alert is still on its way
+    (pending, retry, sending): told in the other order, a receiver would reopen the alert for
+    good. A firing that died releases it (a receiver ignores the close of an unknown alert).
+    """
     retry = OutboxMessage.status == OutboxStatus.RETRY.value
     due = or_(
         OutboxMessage.status == OutboxStatus.PENDING.value,
         retry if ignore_backoff else retry & (OutboxMessage.next_attempt_at <= now),
         (OutboxMessage.status == OutboxStatus.SENDING.value) & (OutboxMessage.lease_until < now),
     )
+    firing = aliased(OutboxMessage)
+    firing_on_its_way = exists().where(
+        firing.alert_id == OutboxMessage.alert_id, firing.channel == OutboxMessage.channel,
+        firing.kind == "firing",
+        firing.status.in_((OutboxStatus.PENDING.value, OutboxStatus.RETRY.value,
+                           OutboxStatus.SENDING.value)))
     with store.session() as session:
         rows = session.scalars(
             select(OutboxMessage)
-            .where(due)
+            .where(due, ~((OutboxMessage.kind == "resolved") & firing_on_its_way))
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(batch)
             .with_for_update(skip_locked=True)

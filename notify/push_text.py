@@ -4,7 +4,8 @@ What a push says (DESIGN §5: every message says it is not medical advice):
 - a firing alert: the summary, "see a professional" when the rule's advice has it, the first
   other advice line (its title and first sentence), the disclaimer;
 - a runner's weekly digest and a runner's notice: their one-line subject and first point;
-- the squad digest: its subject and who needs a look.
+- the squad digest: its subject and who needs a look;
+- `strideguard test-notify`'s test: that it is a test, and whose alerts reach this phone.
 Every push ends with the disclaimer: the payload's own (the rule set's advice library), else,
 for the squad digest's data and rows queued before payloads carried one, the shipped one.
 The body stays under Pushover's 1,024 characters, the tightest of the common services.
@@ -71,6 +72,8 @@ def render_push(notice: Notice) -> PushText:
         return digest_push(notice.digest.subject, notice.digest.data)
     if notice.kind == "notice":
         return notice_push(notice.payload)
+    if notice.kind == "test":
+        return push_for_test(notice.payload)
     return alert_push(notice.payload)
 
 
@@ -123,6 +126,14 @@ def notice_push(notice: Mapping[str, Any]) -> PushText:
     lines: Sequence[Any] = notice.get("lines") or ()
     first = [str(lines[0])] if lines else []
     return PushText(shorten(title, TITLE_MAX_CHARS), _body(first, notice.get("disclaimer")))
+
+
+def push_for_test(test: Mapping[str, Any]) -> PushText:
+    """`strideguard test-notify`'s push: a title and a line that say it is a test."""
+    whom = test.get("athlete_name") or test.get("athlete")
+    title = "StrideGuard test" + (f": {whom}" if whom else "")
+    lines = ["This is a test message from StrideGuard.", str(test.get("summary") or "")]
+    return PushText(shorten(title, TITLE_MAX_CHARS), _body(lines, test.get("disclaimer")))
 
 
 def needs_a_professional(blocks: Sequence[Mapping[str, Any]]) -> bool:

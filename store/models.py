@@ -328,3 +328,69 @@ class OutboxMessage(Base):
     alert: Mapped[Alert | None] = relationship(back_populates="outbox")
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class EvaluationClaim(Base):
+    """One athlete's evaluation for one trigger (`daily:2026-12-01`, `rules:<hash>`, ...): the
+    row is written for every athlete when the trigger comes, then claimed by whichever process
+    locks it first (`FOR UPDATE SKIP LOCKED` on PostgreSQL) and marked done in the transaction
+    that writes the evaluation's alerts, so each athlete is evaluated once per trigger."""
+
+    __tablename__ = "evaluation_claims"
+
+    trigger: Mapped[str] = mapped_column(String(120), primary_key=True)
+    athlete_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(120))  # the worker id (workers.id)
+
+    __table_args__ = (Index("ix_evaluation_claims_open", "trigger", "done_at"),)
+
+
+class Worker(Base):
+    """A `strideguard run` process, as it last said: when it started and when it last scanned,
+    evaluated and dispatched (what `strideguard status` shows across processes)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)  # host:pid:random
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    last_scan_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_evaluation_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_dispatch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotificationTest(Base):
+    """One `strideguard test-notify` send on one channel: recorded, never retried."""
+
+    __tablename__ = "notification_tests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(80))  # email | webhook:<hash> | push:<hash> | file
+    athlete_id: Mapped[str | None] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str | None] = mapped_column(String(200))  # e.g. "HTTP 200", "SMTP 250"
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class FileOutcome(Base):
+    """What became of one input file in one attempt (ingested, duplicate, quarantined, a link
+    refused, an error ...): `strideguard status` counts today's by status. Unlike
+    `source_files`, it also holds files that left no row there (byte-identical copies, broken
+    containers, links, errors). Pruned after FILE_OUTCOME_DAYS."""
+
+    __tablename__ = "file_outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    athlete_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    problem: Mapped[str | None] = mapped_column(String(40))  # ingest.outcome.problem_class
+    file_name: Mapped[str] = mapped_column(String(500))

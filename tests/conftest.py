@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from store import Store, open_store
 
@@ -55,6 +56,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         pytest.skip(f"{POSTGRES_ENV} is not set (e.g. "
                     "postgresql+psycopg://postgres@127.0.0.1:5432/test); PostgreSQL run skipped")
     yield from _postgres_schema_url(base_url)
+
+
+@pytest.fixture
+def throwaway_postgres_database() -> Iterator[tuple[str, str]]:
+    """A new PostgreSQL database of its own, empty (not even Alembic's table): its URL and its
+    name (to refuse its connections, say, without touching any other test's); dropped after
+    the test, even one that left it refusing connections."""
+    base_url = os.environ.get(POSTGRES_ENV)
+    if not base_url:
+        pytest.skip(f"{POSTGRES_ENV} is not set (e.g. "
+                    "postgresql+psycopg://postgres@127.0.0.1:5432/test); PostgreSQL run skipped")
+    name = f"sg_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base_url).set(database=name).render_as_string(hide_password=False), name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture

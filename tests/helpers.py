@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Prometheus samples by (name, labels): what a /metrics scrape holds
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
 REPO = Path(__file__).resolve().parents[1]
 # `strideguard ...` as the console script runs it, from this checkout and this interpreter
 STRIDEGUARD = [sys.executable, "-m", "cli"]
@@ -59,13 +62,14 @@ class ServiceProcess:
 
 
 @contextmanager
-def running_service(config: Path, *, cwd: Path | None = None,
-                    first_scan: bool = True) -> Iterator[ServiceProcess]:
-    """`strideguard --config CONFIG run` in a child process, by default once its first inbox scan
-    is done; stopped with SIGTERM (killed after a minute) if the test left it running."""
+def running_service(config: Path, *, cwd: Path | None = None, first_scan: bool = True,
+                    prefix: tuple[str, ...] = ()) -> Iterator[ServiceProcess]:
+    """`strideguard --config CONFIG run` in a child process (started by the `prefix` command,
+    if any: setpriv, say), by default once its first inbox scan is done; stopped with SIGTERM
+    (killed after a minute) if the test left it running."""
     log_file = config.parent / "service.log"
     with log_file.open("wb") as log_out:
-        process = subprocess.Popen([*STRIDEGUARD, "--config", str(config), "run"],
+        process = subprocess.Popen([*prefix, *STRIDEGUARD, "--config", str(config), "run"],
                                    cwd=cwd or REPO, stdout=log_out, stderr=subprocess.STDOUT)
     service = ServiceProcess(process, log_file)
     try:
@@ -100,10 +104,11 @@ def drop(settings: Any, name: str, data: bytes, athlete: str = "ana") -> Path:
     return path
 
 
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    """A zip holding these members (name -> bytes), deflated."""
+def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip holding these members (name -> bytes), deflated (or stored as they are, with
+    zipfile.ZIP_STORED: a gzip bomb zipped stays a 1 MB member)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
@@ -115,3 +120,45 @@ def count_rows(store: Any, model: type) -> int:
 
     with store.session() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+# `strideguard run` serves /healthz, /readyz and /metrics on 127.0.0.1:9464 unless told
+# otherwise: every test config that runs the service asks for any free port instead, so that
+# services of tests running at the same time never collide (the log names the port: served_url)
+HTTP_ANY_PORT = 'http:\n  listen: "127.0.0.1:0"\n'
+SERVING = "serving /healthz /readyz /metrics on "
+
+
+def served_url(service: ServiceProcess, timeout_s: float = 30.0) -> str:
+    """The base URL of a running service's endpoint, from its start-up log line."""
+    assert service.wait_for_log(SERVING, timeout_s), f"no endpoint was served:\n{service.log()}"
+    line = next(line for line in service.log().splitlines() if SERVING in line)
+    return "http://" + line.split(SERVING, 1)[1].strip()
+
+
+def http_get(url: str, timeout_s: float = 10.0) -> tuple[int, str]:
+    """GET a URL: the status and the body as text (an HTTP error status is an answer too)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status, response.read().decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", errors="replace")
+
+
+def metric_samples(exposition: str) -> Samples:
+    """Prometheus text, parsed by prometheus_client's own parser (it raises on bad input)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(exposition)
+            for sample in family.samples}
+
+
+def metric_total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` whose labels include `labels`."""
+    wanted = set(labels.items())
+    return sum(value for (sample, sample_labels), value in samples.items()
+               if sample == name and wanted <= sample_labels)

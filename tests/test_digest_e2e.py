@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import POSTGRES_ENV, _postgres_schema_url
-from helpers import running_service
+from helpers import HTTP_ANY_PORT, running_service
 from PIL import Image
 from pytest_httpserver import HTTPServer
 from smtp_sink import Collector, LoopbackController
@@ -90,7 +90,7 @@ notify:
 schedule:
   digest: "{digest}"
   dispatch_interval: 1s
-""", encoding="utf-8")
+""" + HTTP_ANY_PORT, encoding="utf-8")
     return config
 
 

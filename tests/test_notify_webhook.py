@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 import time
 from datetime import UTC, datetime
@@ -17,7 +18,14 @@ from werkzeug import Request, Response
 
 from config.schema import WebhookConfig
 from notify.channels import webhook
-from notify.channels.webhook import build_headers, post_signed, redact_url, sign, signature_key
+from notify.channels.webhook import (
+    build_headers,
+    post_signed,
+    secret_parts,
+    sign,
+    signature_key,
+    url_label,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 SECRET_KEY_B64 = SECRET.removeprefix("whsec_")
@@ -243,12 +251,39 @@ def test_read_timeout_is_retryable(httpserver_ipv4: HTTPServer) -> None:
 
 
 def test_connection_refused_is_retryable_and_url_redacted() -> None:
-    url = f"http://hookuser:hookpass@127.0.0.1:{_closed_port()}/hook?token=tok123"
+    port = _closed_port()
+    url = f"http://hookuser:hookpass@127.0.0.1:{port}/hook?token=tok123"
     result = post_signed(BODY, EVENT_ID, _config(url, connect_timeout=1))
     assert (result.ok, result.retryable) == (False, True)
+    assert result.reason == f"http://127.0.0.1:{port}/…: connection refused"
     for leaked in ("tok123", "hookpass", "hookuser"):
         assert leaked not in result.reason
     _assert_no_secret(result.reason)
+
+
+def test_a_url_password_echoed_alone_is_hidden_and_nothing_secret_is_logged(
+        httpserver_ipv4: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
+    """The receiver answers with the password alone (not `user:password`); urllib3 logs the
+    request line, path and query, at DEBUG."""
+    password, path_token, query_token = "HookPassw0rd", "PathT0kenZap", "QueryS3cretTok"
+    httpserver_ipv4.expect_request(f"/hooks/{path_token}").respond_with_data(
+        f"wrong password {password} for {path_token}", status=401)
+    url = (f"http://user:{password}@127.0.0.1:{httpserver_ipv4.port}/hooks/{path_token}"
+           f"?token={query_token}")
+    with caplog.at_level(logging.DEBUG):
+        result = post_signed(BODY, EVENT_ID, _config(url))
+    assert not result.ok and result.reason.startswith("authentication rejected: HTTP 401")
+    assert "urllib3.connectionpool" in {record.name for record in caplog.records}
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for leaked in (password, path_token, query_token, SECRET, SECRET_KEY_B64):
+        assert leaked not in result.reason
+        assert leaked not in logged, f"{leaked!r} was logged"
+
+
+def test_secret_parts_keep_the_host_that_names_the_receiver() -> None:
+    parts = secret_parts(_config("http://user:Passw0rd1@receiver:8080/hooks/Tok3nPath?k=Val9ue"))
+    assert {"Passw0rd1", "Tok3nPath", "Val9ue", SECRET, SECRET_KEY_B64} <= set(parts)
+    assert "receiver" not in parts and "hooks" not in parts
 
 
 def test_caller_session_is_used(httpserver_ipv4: HTTPServer) -> None:
@@ -266,12 +301,16 @@ def test_caller_session_is_used(httpserver_ipv4: HTTPServer) -> None:
     [
         (
             "https://u:p@hooks.example.com:8443/a/b?token=x#frag",
-            "https://hooks.example.com:8443/a/b",
+            "https://hooks.example.com:8443/…",
         ),
-        ("http://example.com/hook", "http://example.com/hook"),
-        ("http://[::1]:9000/h?q=1", "http://[::1]:9000/h"),
+        ("https://api.svix.com/api/v1/receive/T0KEN/", "https://api.svix.com/…"),
+        ("http://example.com/hook", "http://example.com/…"),
+        ("http://example.com/", "http://example.com/"),
+        ("http://example.com", "http://example.com"),
+        ("http://example.com/?token=x", "http://example.com/…"),
+        ("http://[::1]:9000/h?q=1", "http://[::1]:9000/…"),
         ("http://example.com:notaport/", "<redacted>"),
     ],
 )
-def test_redact_url(url: str, expected: str) -> None:
-    assert redact_url(url) == expected
+def test_url_label_names_the_receiver_without_path_or_query(url: str, expected: str) -> None:
+    assert url_label(url) == expected

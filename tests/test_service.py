@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers import files_under, running_service, wait_for
+from helpers import HTTP_ANY_PORT, files_under, running_service, wait_for
 
 from cli import main
 from fitwriter.synthetic import weekly_plan, write_plan
@@ -19,7 +19,7 @@ def test_run_ingests_dropped_files_and_stops_cleanly_on_signal(
         tmp_path: Path, stop_signal: signal.Signals) -> None:
     config = tmp_path / "strideguard.yaml"
     config.write_text("schedule:\n  scan_interval: 1s\n  dispatch_interval: 1s\n"
-                      "ingest:\n  stability: 0s\n", encoding="utf-8")
+                      "ingest:\n  stability: 0s\n" + HTTP_ANY_PORT, encoding="utf-8")
     with running_service(config) as service:
         inbox = tmp_path / "data" / "inbox"
         assert inbox.is_dir(), "the service did not create its inbox"
@@ -64,7 +64,8 @@ def test_run_takes_edited_rules_without_a_restart_and_keeps_them_over_a_broken_e
     rules.write_text(SPIKE_RULE.format(rule_id="spike_a", threshold="> 1.5"), encoding="utf-8")
     config = tmp_path / "strideguard.yaml"
     config.write_text("rules: rules.yaml\nschedule:\n  scan_interval: 1s\n"
-                      "  dispatch_interval: 1s\ningest:\n  stability: 0s\n", encoding="utf-8")
+                      "  dispatch_interval: 1s\ningest:\n  stability: 0s\n" + HTTP_ANY_PORT,
+                      encoding="utf-8")
     mail_dir = tmp_path / "data" / "mail"
 
     def mails_about(rule_id: str) -> int:

@@ -123,17 +123,17 @@ def test_a_zip_that_hits_a_read_error_is_read_again_and_a_broken_one_is_not(
     broken = bytearray(zip_bytes({"x.fit": run_bytes(100) * 4}))
     broken[60:90] = b"\xff" * 30  # damaged in the middle of the compressed data
     (watch_folder / "broken.zip").write_bytes(bytes(broken))
-    real_read = zipfile.ZipFile.read
+    real_open = zipfile.ZipFile.open
     failures: list[str] = []
 
-    def eio_once(archive: zipfile.ZipFile, member: Any, *args: Any) -> bytes:
+    def eio_once(archive: zipfile.ZipFile, member: Any, *args: Any, **kwargs: Any) -> Any:
         name = member.filename if isinstance(member, zipfile.ZipInfo) else member
         if name == "1.fit" and not failures:  # the share drops out once, mid-read
             failures.append(name)
             raise OSError(errno.EIO, "Input/output error")
-        return real_read(archive, member, *args)
+        return real_open(archive, member, *args, **kwargs)
 
-    monkeypatch.setattr(zipfile.ZipFile, "read", eio_once)
+    monkeypatch.setattr(zipfile.ZipFile, "open", eio_once)
     sources = SourceFolders(store, settings)
     first = sources.scan().outcomes
     assert failures == ["1.fit"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import FIT_SAMPLES
-from helpers import files_under, inbox_settings, running_service, wait_for
+from helpers import HTTP_ANY_PORT, files_under, inbox_settings, running_service, wait_for
 from sqlalchemy import delete, func, select
 
 import ingest.sources
@@ -420,7 +420,7 @@ def write_config(folder: Path, database_url: str, extra: str = "") -> Path:
     config = folder / "strideguard.yaml"
     config.write_text(f"database: \"{database_url}\"\nschedule:\n  scan_interval: 1s\n"
                       "  dispatch_interval: 1s\ningest:\n  stability: 0s\n  workers: 1\n"
-                      + extra, encoding="utf-8")
+                      + HTTP_ANY_PORT + extra, encoding="utf-8")
     return config
 
 
@@ -525,8 +525,8 @@ def test_a_source_folder_with_file_events_is_read_without_waiting_for_the_interv
     watch.mkdir(parents=True)
     config = tmp_path / "strideguard.yaml"
     config.write_text("schedule:\n  scan_interval: 1h\ningest:\n  stability: 0s\n  workers: 1\n"
-                      f"sources:\n  - path: {watch}\n    athlete: ana\n    watch: events\n",
-                      encoding="utf-8")
+                      f"sources:\n  - path: {watch}\n    athlete: ana\n    watch: events\n"
+                      + HTTP_ANY_PORT, encoding="utf-8")
     with running_service(config) as service:
         (watch / "synced.fit").write_bytes(run_bytes(0))
         archive = tmp_path / "data" / "archive"

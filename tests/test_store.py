@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -42,6 +44,54 @@ def test_migrations_create_the_schema_and_are_idempotent(store: Store,
     assert {"athletes", "source_files", "activities", "alerts", "outbox",
             "alembic_version"} <= tables
     open_store(database_url).dispose()  # opening again applies nothing and fails nothing
+
+
+def test_processes_opening_a_fresh_postgresql_database_together_all_start(
+        throwaway_postgres_database: tuple[str, str]) -> None:
+    """Three processes migrate one empty database at the same instant (`docker compose up
+    --scale app=3` on a new volume): one migrates under the advisory lock, the others wait
+    for it and open the migrated store; none dies on Alembic's own table."""
+    empty_postgres_url, _name = throwaway_postgres_database
+    start_at = time.time() + 3.0  # after every interpreter has imported the store
+    code = ("import sys, time; from store import open_store; "
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+            "open_store(sys.argv[1]).dispose(); print('opened')")
+    processes = [subprocess.Popen([sys.executable, "-c", code, empty_postgres_url,
+                                   str(start_at)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [process.communicate(timeout=120) for process in processes]
+    for process, (out, err) in zip(processes, results, strict=True):
+        assert process.returncode == 0 and out.strip() == "opened", err
+    engine = create_store_engine(empty_postgres_url)
+    assert schema_revision(engine) == SCHEMA_HEAD
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    engine.dispose()
+
+
+def test_threads_opening_a_fresh_postgresql_database_together_all_start(
+        throwaway_postgres_database: tuple[str, str]) -> None:
+    """Alembic's context is one per process: threads of one process take turns too."""
+    empty_postgres_url, _name = throwaway_postgres_database
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            open_store(empty_postgres_url).dispose()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    engine = create_store_engine(empty_postgres_url)
+    assert schema_revision(engine) == SCHEMA_HEAD
+    engine.dispose()
 
 
 def _alembic_config(connection: Any) -> Any:

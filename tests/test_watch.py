@@ -20,7 +20,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from helpers import ServiceProcess, files_under, running_service, wait_for
+from helpers import HTTP_ANY_PORT, ServiceProcess, files_under, running_service, wait_for
 from sqlalchemy import func, select
 
 import service
@@ -69,7 +69,8 @@ def watching_service(tmp_path: Path, mode: str, scan_interval: str,
     config.write_text(
         "database: sqlite:///data/strideguard.db\ntimezone: UTC\n"
         f"schedule:\n  scan_interval: {scan_interval}\n  dispatch_interval: 1s\n"
-        f"ingest:\n  stability: {stability}\n  watch: {mode}\n", encoding="utf-8")
+        f"ingest:\n  stability: {stability}\n  watch: {mode}\n" + HTTP_ANY_PORT,
+        encoding="utf-8")
     with running_service(config) as running:
         expected = "with native file events" if mode == "events" else "by polling only"
         assert expected in running.log(), running.log()

@@ -4,9 +4,14 @@ dispatch. `cli/` and `service.py` both start from `open_app`."""
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -36,6 +41,15 @@ if TYPE_CHECKING:
     from digest.render import DigestMail
     from digest.schedule import FailedDigests
     from digest.send import DigestOutcome
+    from wiring.telemetry import Telemetry
+
+log = logging.getLogger("strideguard")
+
+
+def new_worker_id() -> str:
+    """This process among those sharing one database: host, pid and a random part (a pid is
+    reused after a restart, and containers all have pid 1)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -45,6 +59,10 @@ class App:
     config: ServiceConfig
     rules_reloader: RulesReloader
     store: Store
+    # who did the work, in the database (evaluation claims, the workers table)
+    worker_id: str = field(default_factory=new_worker_id)
+    # the process's Prometheus metrics; set by `strideguard run` when it serves /metrics
+    telemetry: Telemetry | None = None
 
     def __enter__(self) -> App:
         return self
@@ -65,19 +83,45 @@ class App:
         return settings_from_config(self.config)
 
     def evaluate(self, *, as_of: date | None = None, dry_run: bool = False,
-                 athlete_id: str | None = None, rule_id: str | None = None) -> EvaluationReport:
+                 athlete_id: str | None = None, rule_id: str | None = None,
+                 athletes: Iterable[str] | None = None, trigger: str | None = None,
+                 should_continue: Callable[[], bool] = lambda: True) -> EvaluationReport:
+        """Evaluate the rules (see rules.evaluate.evaluate): `athlete_id`, `athletes`, or
+        everyone; with `trigger`, this process's share of a scheduled evaluation that every
+        process meets (claims recorded as done by `worker_id`).
+
+        With telemetry, a stored pass is counted when it evaluated someone, or when it was a
+        whole trigger (daily, a rules edit) that other processes happened to do: this process
+        took part. A sweep that found nothing open (`athletes=()`) is not a pass."""
         def enqueue(session: Session, alert: Alert, kind: NoticeKind) -> None:
             enqueue_alert(session, self.config, alert, kind)
 
         def announce(session: Session, notice: Mapping[str, object], key: str) -> None:
             enqueue_notice(session, self.config, notice, key)
 
-        return evaluate(self.store, self.config, self.rules, as_of=as_of, enqueue=enqueue,
-                        dry_run=dry_run, athlete_id=athlete_id, rule_id=rule_id,
-                        announce=announce)
+        started_s = time.monotonic()
+        report = evaluate(self.store, self.config, self.rules, as_of=as_of, enqueue=enqueue,
+                          dry_run=dry_run, athlete_id=athlete_id, rule_id=rule_id,
+                          announce=announce, athletes=athletes, trigger=trigger,
+                          worker_id=self.worker_id, should_continue=should_continue)
+        duration_s = time.monotonic() - started_s
+        if trigger is not None and report.athletes_evaluated:
+            log.info("evaluated %d athletes for %s in %.1f s", report.athletes_evaluated,
+                     trigger, duration_s)
+        took_part = report.athletes_evaluated or (trigger is not None and athletes is None)
+        if self.telemetry is not None and not dry_run and took_part:
+            self.telemetry.record_evaluation(report, duration_s)
+        return report
 
     def dispatch(self, *, ignore_backoff: bool = False) -> Counter[str]:
-        return dispatch_due(self.store, self.config, ignore_backoff=ignore_backoff)
+        """Deliver what is due; with telemetry, each attempt and the pass are counted."""
+        telemetry = self.telemetry
+        outcomes = dispatch_due(
+            self.store, self.config, ignore_backoff=ignore_backoff,
+            on_outcome=telemetry.record_notification if telemetry is not None else None)
+        if telemetry is not None:
+            telemetry.record_dispatch()
+        return outcomes
 
     def athlete_ids(self) -> list[str]:
         """Every athlete the store has met or the config names."""
@@ -141,6 +185,8 @@ class App:
         for outcome in outcomes:
             failed.record(outcome.kind, outcome.athlete_key, outcome.week,
                           outcome.status == DigestStatus.FAILED, now)
+        if self.telemetry is not None:
+            self.telemetry.record_digests(outcomes)
         return outcomes
 
 

@@ -18,8 +18,8 @@ _REDACTED = "<redacted>"
 
 
 class EmailChannel:
-    """Firing alerts to the athlete and the coach copies (resolved ones are not mailed); a
-    runner's digest to the runner alone; the squad digest to the coach addresses."""
+    """Firing alerts (and tests) to the athlete and the coach copies (resolved ones are not
+    mailed); a runner's digest to the runner alone; the squad digest to the coach addresses."""
 
     kind = "email"
 
@@ -79,9 +79,10 @@ def send_smtp(
     # smtplib and ssl errors are OSError subclasses; UnicodeError: non-ASCII credentials.
     except (OSError, UnicodeError) as exc:
         verdict = classify_error(exc)
-        result = replace(verdict, reason=f"{server}: {verdict.reason}")
+        result = replace(verdict, reason=f"{server}: {verdict.reason}", status=smtp_status(exc))
     else:
-        result = _partial_result(refused)
+        # sendmail raises unless DATA was answered 250, so an accepted message means 250
+        result = replace(_partial_result(refused), status="SMTP 250")
     if password and password in result.reason:
         # Belt and braces: a server reply could echo credentials back.
         result = replace(result, reason=result.reason.replace(password, _REDACTED))
@@ -135,13 +136,19 @@ def classify_error(exc: BaseException) -> DeliveryResult:
     """SMTP 4xx and network trouble retry; 5xx, auth, missing STARTTLS and bad certs do not."""
     # Order matters: smtplib and ssl errors are OSError subclasses.
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _permanent(f"TLS certificate verification failed: {exc.verify_message}")
+        return _permanent(
+            f"certificate not trusted (TLS certificate verification failed: {exc.verify_message})")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
         reason = "all recipients refused: " + _describe_refused(exc.recipients)
         return _by_codes(codes, reason)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return _permanent(f"authentication failed: {_reply(exc.smtp_code, exc.smtp_error)}")
+        return _permanent(f"authentication refused: {_reply(exc.smtp_code, exc.smtp_error)}")
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__,
+                                                                       TimeoutError):
+        # smtplib turns a reply that never came (a server that accepts but never greets)
+        # into "Connection unexpectedly closed: timed out"
+        return _retryable("timed out waiting for the server's reply")
     if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected):
         return _retryable(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -154,10 +161,25 @@ def classify_error(exc: BaseException) -> DeliveryResult:
     if isinstance(exc, ssl.SSLError):
         # Handshake failures such as `ssl` mode against a plaintext port: configuration.
         return _permanent(f"TLS error: {exc}")
+    if isinstance(exc, ConnectionRefusedError):
+        return _retryable(f"connection refused ({exc})")
+    if isinstance(exc, TimeoutError):  # socket.timeout too
+        said = str(exc)
+        return _retryable("timed out" if said in ("", "timed out") else f"timed out ({said})")
     if isinstance(exc, OSError):
-        # Refused, reset, timeout, DNS failure: the server may be back later.
+        # Reset, DNS failure: the server may be back later.
         return _retryable(f"{type(exc).__name__}: {exc}")
     return _permanent(f"{type(exc).__name__}: {exc}")
+
+
+def smtp_status(exc: BaseException) -> str | None:
+    """`SMTP <code>` of the server's reply that ended the session; None when none came."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"SMTP {exc.smtp_code}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, _message = next(iter(exc.recipients.values()))
+        return f"SMTP {code}"
+    return None
 
 
 def _partial_result(refused: dict[str, tuple[int, bytes]]) -> DeliveryResult:

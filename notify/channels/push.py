@@ -51,9 +51,9 @@ _RETRYABLE_4XX = frozenset({408, 425, 429})
 
 
 class PushChannel:
-    """Firing alerts to the runner's own URLs and the coach's; a runner's digest and notices to
-    the runner's own URLs; the squad digest to the coach's. A resolved alert is not pushed
-    (as with email: a phone need not buzz because a risk has passed)."""
+    """Firing alerts (and tests) to the runner's own URLs and the coach's; a runner's digest and
+    notices to the runner's own URLs; the squad digest to the coach's. A resolved alert is not
+    pushed (as with email: a phone need not buzz because a risk has passed)."""
 
     kind = "push"
 
@@ -67,7 +67,7 @@ class PushChannel:
         own = [url.get_secret_value() for url in athlete.apprise] if athlete else []
         coach = [url.get_secret_value() for url in config.notify.apprise]
         urls = {"firing": own + coach, "digest": own, "notice": own,
-                "squad-digest": coach}.get(kind, [])
+                "squad-digest": coach, "test": own + coach}.get(kind, [])
         # one row per distinct URL: the coach's phone may also be a runner's
         return [Target(name) for name in dict.fromkeys(channel_name(url) for url in urls)]
 
@@ -143,8 +143,13 @@ def _attempt(url: str, push: PushText) -> DeliveryResult:
     statuses = {int(code) for warning in warnings for code in _STATUS_RE.findall(warning)}
     permanent = bool(statuses) and all(
         400 <= status < 500 and status not in _RETRYABLE_4XX for status in statuses)
+    # the last status named is the answer that ended the send (Apprise does not tell us the
+    # status of a success)
+    last = next((code for warning in reversed(warnings)
+                 for code in reversed(_STATUS_RE.findall(warning))), None)
     return DeliveryResult(ok=False, retryable=not permanent, reason=f"{service}: {said}",
-                          retry_after_s=throttle.cut_wait_s)
+                          retry_after_s=throttle.cut_wait_s,
+                          status=f"HTTP {last}" if last else None)
 
 
 class CappedThrottle:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from config.schema import ServiceConfig, WebhookConfig
 from notify.channel import DeliveryResult, Notice, NoticeKind, Outgoing, Target
+from notify.redact import REDACTED, hidden_in_logs, scrub, secret_fragments
 
 if TYPE_CHECKING:
     import requests
@@ -32,7 +33,9 @@ REASON_BODY_CHARS = 200
 _BODY_PEEK_BYTES = 4096
 # 408 Request Timeout, 425 Too Early, 429 Too Many Requests; every 5xx is retryable too.
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
-_REDACTED = "<redacted>"
+# how a 410 answer's reason starts (the receiver asked to be sent nothing more): the stored
+# `last_error` of a row that died on it, which `outbox retry --dead` leaves dead (notify.requeue)
+GONE_REASON_PREFIX = "gone: HTTP 410"
 
 
 class WebhookChannel:
@@ -134,18 +137,35 @@ def build_headers(secret: str, event_id: str, timestamp_s: int, body: bytes) -> 
     }
 
 
-def redact_url(url: str) -> str:
-    """The URL without userinfo, query string or fragment, where tokens usually live."""
+def url_label(url: str) -> str:
+    """`scheme://host[:port]/…`: which receiver, fit to print. Userinfo, path, query and
+    fragment are hidden (`/…`): Svix, Zapier and Discord put their tokens in the path."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port
     except ValueError:
-        return _REDACTED
+        return REDACTED
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    hidden = parts.path not in ("", "/") or parts.query or parts.fragment
+    return urlunsplit((parts.scheme, netloc, "/…" if hidden else parts.path, "", ""))
+
+
+def secret_parts(hook: WebhookConfig) -> tuple[str, ...]:
+    """What must never be printed or logged of a webhook, longest first: its secret (with and
+    without `whsec_`) and every part of its URL that may be a token (notify.redact: the user
+    and password, each alone, path segments, query values), but not its host, which names
+    the receiver (`receiver:8080` in a compose network, where Apprise's rules would hide it)."""
+    secret = hook.secret.get_secret_value()
+    try:
+        host = (urlsplit(hook.url).hostname or "").lower()
+    except ValueError:
+        host = ""
+    found = {secret, secret.removeprefix(SECRET_PREFIX),
+             *(part for part in secret_fragments(hook.url) if part.lower() != host)}
+    return tuple(sorted(filter(None, found), key=lambda part: (-len(part), part)))
 
 
 def post_signed(
@@ -157,37 +177,47 @@ def post_signed(
     now_s: Callable[[], float] = time.time,
 ) -> DeliveryResult:
     """POST `body` once to `config.url`, signed with a fresh timestamp, and classify the outcome."""
-    import requests  # here, not at the top: listing the channels need not load it
     secret = config.secret.get_secret_value()
-    target = redact_url(config.url)
+    target = url_label(config.url)
     try:
         headers = build_headers(secret, event_id, int(now_s()), body)
     except ValueError as exc:
-        return DeliveryResult(ok=False, reason=f"cannot sign webhook for {target}: {exc}")
+        return DeliveryResult(ok=False, reason=f"{target}: cannot sign the webhook: {exc}")
+    secrets = secret_parts(config)
+    # urllib3 logs the request line (path and query) at DEBUG, requests its URL on errors
+    with hidden_in_logs(secrets):
+        result = _scrubbed(_attempt(body, headers, config, session, now_s, target),
+                           config.url, secrets, target)
+        log.debug("webhook %s id=%s: ok=%s %s", target, event_id, result.ok, result.reason)
+    return result
+
+
+def _attempt(
+    body: bytes,
+    headers: dict[str, str],
+    config: WebhookConfig,
+    session: requests.Session | None,
+    now_s: Callable[[], float],
+    target: str,
+) -> DeliveryResult:
+    """One POST and its outcome; a reason that names the receiver starts with `target: `."""
+    import requests  # here, not at the top: listing the channels need not load it
 
     try:
         if session is None:
             with requests.Session() as own_session:
-                result = _post(own_session, body, headers, config, now_s)
-        else:
-            result = _post(session, body, headers, config, now_s)
+                return _post(own_session, body, headers, config, now_s)
+        return _post(session, body, headers, config, now_s)
     except requests.Timeout as exc:
         # Ambiguous: the receiver may have processed it, so the retry reuses the same webhook-id.
-        result = DeliveryResult(
-            ok=False, retryable=True, reason=f"timeout on {target}: {_root_cause(exc)}"
-        )
+        return DeliveryResult(ok=False, retryable=True,
+                              reason=f"{target}: timed out: {_root_cause(exc)}")
     except requests.ConnectionError as exc:
         # Includes refused connections, DNS failures, resets and TLS errors on the receiver.
-        result = DeliveryResult(
-            ok=False, retryable=True, reason=f"connection error to {target}: {_root_cause(exc)}"
-        )
+        return DeliveryResult(ok=False, retryable=True, reason=_connection_failure(exc, target))
     except requests.RequestException as exc:
         # Invalid URL, schema or header: retrying cannot help.
-        result = DeliveryResult(ok=False, reason=f"request error for {target}: {_root_cause(exc)}")
-
-    result = _scrubbed(result, config.url, secret, target)
-    log.debug("webhook %s id=%s: ok=%s %s", target, event_id, result.ok, result.reason)
-    return result
+        return DeliveryResult(ok=False, reason=f"{target}: request error: {_root_cause(exc)}")
 
 
 def _post(
@@ -218,6 +248,13 @@ def classify_status(
     status: int, body_snippet: str, retry_after: str | None, now_s: float
 ) -> DeliveryResult:
     """Map an HTTP status to a DeliveryResult (2xx ok; 408/425/429/5xx retry; 410 disables)."""
+    verdict = _judge_status(status, body_snippet, retry_after, now_s)
+    return replace(verdict, status=f"HTTP {status}")
+
+
+def _judge_status(
+    status: int, body_snippet: str, retry_after: str | None, now_s: float
+) -> DeliveryResult:
     detail = f"HTTP {status}" + (f": {body_snippet}" if body_snippet else "")
     if 200 <= status < 300:
         return DeliveryResult(ok=True, reason=f"HTTP {status}")
@@ -271,6 +308,34 @@ def _body_snippet(response: requests.Response) -> str:
     return " ".join(text.split())[:REASON_BODY_CHARS]
 
 
+def _connection_failure(exc: BaseException, target: str) -> str:
+    """What kept the request from arriving, in an operator's words: the start of the reason."""
+    import ssl
+
+    chain = _cause_chain(exc)
+    if any(isinstance(cause, ConnectionRefusedError) for cause in chain):
+        return f"{target}: connection refused"  # all there is to say
+    if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in chain):
+        return f"{target}: certificate not trusted: {_root_cause(exc)}"
+    return f"{target}: connection error: {_root_cause(exc)}"
+
+
+def _cause_chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (requests and urllib3 nest them in `reason`, `args`,
+    `__cause__` and `__context__`), bounded: chains can be cyclic."""
+    found: list[BaseException] = []
+    pending: list[object] = [exc]
+    while pending and len(found) < 16:
+        cause = pending.pop(0)
+        if not isinstance(cause, BaseException) or any(cause is seen for seen in found):
+            continue
+        found.append(cause)
+        args = getattr(cause, "args", ())
+        pending.extend([getattr(cause, "reason", None), *args[:1], cause.__cause__,
+                        cause.__context__])
+    return found
+
+
 def _root_cause(exc: BaseException) -> str:
     """The innermost useful message: urllib3's MaxRetryError text names the full URL."""
     cause: object = exc
@@ -287,12 +352,9 @@ def _root_cause(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {cause}"
 
 
-def _scrubbed(result: DeliveryResult, url: str, secret: str, target: str) -> DeliveryResult:
-    """Remove the secret, userinfo and query from a reason (bodies and exceptions may echo them)."""
-    reason = result.reason.replace(url, target)
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    sensitive = [secret, secret.removeprefix(SECRET_PREFIX), parts.query, parts.fragment, userinfo]
-    for value in sorted(filter(None, sensitive), key=len, reverse=True):
-        reason = reason.replace(value, _REDACTED)
+def _scrubbed(result: DeliveryResult, url: str, secrets: tuple[str, ...],
+              target: str) -> DeliveryResult:
+    """The reason without the webhook's secrets (`secret_parts`): a receiver's answer and an
+    exception may echo the URL, its password or the secret."""
+    reason = scrub(result.reason.replace(url, target), secrets)
     return result if reason == result.reason else replace(result, reason=reason)
