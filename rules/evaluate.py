@@ -184,18 +184,20 @@ def _claimed_once(run: _Pass, trigger: str, worker_id: str,
             session.rollback()
             return None, None
         try:
-            lock_athlete(session, athlete_id)
-            part = _judge_athlete(session, run, athlete_id)
-            finish_claim(session, trigger, athlete_id, worker_id)
-            session.commit()
-            return athlete_id, part
+            # a savepoint: a failure rolls back the athlete's work, never the claim's lock, so
+            # no other process takes the claim between the failure and its closing
+            with session.begin_nested():
+                lock_athlete(session, athlete_id)
+                part = _judge_athlete(session, run, athlete_id)
         except Exception as exc:  # one athlete's failure must not cost the others theirs
-            session.rollback()
             _skipped(athlete_id, exc)
-    skip.add(athlete_id)
-    with run.store.session() as session:
-        finish_claim(session, trigger, athlete_id, worker_id, failed=True)
-    return athlete_id, None
+            skip.add(athlete_id)
+            finish_claim(session, trigger, athlete_id, worker_id, failed=True)
+            session.commit()
+            return athlete_id, None
+        finish_claim(session, trigger, athlete_id, worker_id)
+        session.commit()
+        return athlete_id, part
 
 
 def _work_claims(run: _Pass, trigger: str, worker_id: str, report: EvaluationReport,

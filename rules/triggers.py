@@ -25,18 +25,16 @@ def service_day(timezone_name: str, now: datetime) -> date:
 
 
 def rules_trigger(rule_set: RuleSet) -> str:
-    """The evaluation that follows an edit of the rules: every process reloads the same edit.
-
-    The hash covers each file the rule set was read from, in the order it was read: its size
-    and modification time as loaded (what the reloader compares) and its contents now. The
-    paths are left out, so processes that mount the same files at different places agree.
-    The time makes a revert (A, then B, then A again) a new trigger, not one already done.
-    """
+    """The name of the rules' contents, which every process that reloads the same edit agrees
+    on: a hash of each file the rule set was read from, in the order it was read. Neither the
+    paths nor the modification times count, so processes that mount the same files at
+    different places, or keep their own copies on several machines, agree. A revert (A, then
+    B, then A again) gives A's name again: store.evaluation_claims.rules_edit_trigger makes it
+    a new evaluation."""
     digest = hashlib.sha256()
-    for path, mtime_ns, size in rule_set.stamps:
-        digest.update(f"{mtime_ns}:{size}\n".encode())
+    for path, _mtime_ns, _size in rule_set.stamps:
         try:
-            digest.update(Path(path).read_bytes())
+            digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
         except OSError:
             digest.update(b"-")  # a file watched for its creation (advice.yaml beside)
     return f"{RULES_PREFIX}{digest.hexdigest()[:40]}"

@@ -18,10 +18,10 @@ the same code path runs in its one process.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,7 @@ def finish_claim(session: Session, trigger: str, athlete_id: str, worker_id: str
     done_by = f"{FAILED_PREFIX}{worker_id}" if failed else worker_id
     session.execute(update(EvaluationClaim).where(
         EvaluationClaim.trigger == trigger, EvaluationClaim.athlete_id == athlete_id,
+        EvaluationClaim.done_at.is_(None),  # never overwrite another process's result
     ).values(done_at=now or utc_now(), done_by=done_by[:120]))
 
 
@@ -81,6 +82,26 @@ def open_triggers(session: Session, since: datetime) -> list[str]:
     return list(session.scalars(select(EvaluationClaim.trigger).where(
         EvaluationClaim.done_at.is_(None), EvaluationClaim.created_at >= since,
     ).distinct().order_by(EvaluationClaim.trigger)))
+
+
+def rules_edit_trigger(session: Session, contents: str, now: datetime,
+                       join_within: timedelta) -> str:
+    """The trigger of an edit of the rules whose contents are named `contents`
+    (`rules:<hash>`): `<contents>:<n>`, joining the newest generation n that a process met
+    within `join_within` (the processes notice one edit within seconds of each other), else
+    the next one (the same contents again later: a revert, evaluated anew)."""
+    newest: tuple[int, datetime] | None = None
+    query = (select(EvaluationClaim.trigger, func.min(EvaluationClaim.created_at))
+             .where(EvaluationClaim.trigger.startswith(f"{contents}:", autoescape=True))
+             .group_by(EvaluationClaim.trigger))
+    for trigger, created_at in session.execute(query).all():
+        generation = trigger.rsplit(":", 1)[1]
+        if generation.isdigit() and (newest is None or int(generation) > newest[0]):
+            newest = int(generation), created_at
+    if newest is None:
+        return f"{contents}:1"
+    generation, met_at = newest
+    return f"{contents}:{generation if now - met_at <= join_within else generation + 1}"
 
 
 def prune_claims(session: Session, before: datetime) -> int:

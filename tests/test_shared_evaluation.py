@@ -34,7 +34,13 @@ from rules.evaluate import EvaluationReport, evaluate
 from rules.loader import RulesReloader, load_rules
 from rules.triggers import daily_trigger, rules_trigger
 from store import Alert, EvaluationClaim, OutboxMessage, Store
-from store.evaluation_claims import FAILED_PREFIX, lock_athlete, next_claim, open_claims
+from store.evaluation_claims import (
+    FAILED_PREFIX,
+    lock_athlete,
+    next_claim,
+    open_claims,
+    rules_edit_trigger,
+)
 from wiring import App
 from wiring.evaluation import CLAIMS_KEPT, CatchUp, touched_athletes
 
@@ -131,8 +137,9 @@ def test_a_failing_athlete_is_logged_and_the_others_evaluated(
 
 
 def test_the_rules_trigger_follows_the_files(tmp_path: Path) -> None:
-    """The same files give the same name in every process; an edit a new one, and so does a
-    revert to earlier contents (a new modification time)."""
+    """The same contents give the same name in every process, whatever the files' times; an
+    edit a new one; a revert the first one again (rules_edit_trigger makes it a new
+    evaluation)."""
     rules = tmp_path / "rules.yaml"
     shutil.copy(SHIPPED_RULES, rules)
     original = rules_trigger(load_rules([rules]))
@@ -145,8 +152,25 @@ def test_the_rules_trigger_follows_the_files(tmp_path: Path) -> None:
     rules.write_text(text_before, encoding="utf-8")
     os.utime(rules, ns=(time.time_ns(), time.time_ns() + 2_000_000_000))
     reverted = rules_trigger(load_rules([rules]))
-    assert len({original, edited, reverted}) == 3
+    assert len({original, edited}) == 2 and reverted == original
     assert original.startswith("rules:") and len(original) <= 120
+
+
+def test_an_edit_is_joined_by_the_processes_meeting_it_and_a_revert_is_evaluated_anew(
+        store: Store) -> None:
+    contents, window = "rules:abc123", timedelta(minutes=10)
+    met_at = datetime(2026, 11, 22, 9, tzinfo=UTC)
+    with store.session() as session:
+        assert rules_edit_trigger(session, contents, met_at, window) == "rules:abc123:1"
+        open_claims(session, "rules:abc123:1", ["ana"], now=met_at)
+        open_claims(session, "rules:abc1234:7", ["ana"], now=met_at)  # another contents
+    with store.session() as session:
+        # another process noticing the same edit seconds later joins it
+        later = met_at + timedelta(seconds=5)
+        assert rules_edit_trigger(session, contents, later, window) == "rules:abc123:1"
+        # the same contents again an hour on (A, B, then A again): a new evaluation
+        revert = met_at + timedelta(hours=1)
+        assert rules_edit_trigger(session, contents, revert, window) == "rules:abc123:2"
 
 
 def test_the_catch_up_does_a_missed_daily_evaluation_once_and_prunes(

@@ -23,7 +23,13 @@ from zoneinfo import ZoneInfo
 from ingest import IngestOutcome, IngestStatus
 from rules.evaluate import EvaluationReport
 from rules.triggers import daily_trigger, rules_trigger, service_day
-from store.evaluation_claims import claims_exist, open_triggers, prune_claims
+from store import utc_now
+from store.evaluation_claims import (
+    claims_exist,
+    open_triggers,
+    prune_claims,
+    rules_edit_trigger,
+)
 
 if TYPE_CHECKING:
     from wiring import App
@@ -31,6 +37,9 @@ if TYPE_CHECKING:
 CATCH_UP_INTERVAL_S = 60.0  # how often `run` looks for evaluations left undone
 RESUME_WITHIN = timedelta(days=1)  # open claims older than this are left to the pruning
 CLAIMS_KEPT = timedelta(days=30)
+# the processes sharing the rules files notice an edit within seconds (service.py checks every
+# 2 s); the same contents met again after this long is another edit (a revert)
+RULES_EDIT_JOIN_WITHIN = timedelta(minutes=10)
 PRUNE_EVERY = timedelta(hours=6)
 
 Continue = Callable[[], bool]
@@ -55,7 +64,10 @@ def evaluate_rules_edit(app: App, should_continue: Continue = lambda: True,
     processes that reload the same edit; None when nothing changed (or the edit is broken)."""
     if not app.reload_rules():
         return None
-    return app.evaluate(trigger=rules_trigger(app.rules), should_continue=should_continue)
+    with app.store.session() as session:
+        trigger = rules_edit_trigger(session, rules_trigger(app.rules), utc_now(),
+                                     RULES_EDIT_JOIN_WITHIN)
+    return app.evaluate(trigger=trigger, should_continue=should_continue)
 
 
 def evaluate_daily(app: App, now: datetime, should_continue: Continue = lambda: True,
