@@ -7,8 +7,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from smtp_sink import Collector, LoopbackController, StartServer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -93,3 +95,19 @@ def fit_samples() -> Path:
     if not folder.is_dir():
         pytest.skip(f"real FIT samples not found at {folder}")
     return folder
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[StartServer]:
+    """aiosmtpd servers on 127.0.0.1 with the given options; all stopped at teardown."""
+    started: list[LoopbackController] = []
+
+    def start(handler: Collector, **options: Any) -> LoopbackController:
+        controller = LoopbackController(handler, hostname="127.0.0.1", port=0, **options)
+        controller.start()
+        started.append(controller)
+        return controller
+
+    yield start
+    for controller in started:
+        controller.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiosmtpd.controller import Controller
@@ -53,3 +54,5 @@ class LoopbackController(Controller):
         super()._trigger_server()
 
 
+# the `smtp_server` fixture (conftest.py): start(handler, **options) -> a running server
+StartServer = Callable[..., LoopbackController]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Callable, Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from smtp_sink import Collector, LoopbackController
+from smtp_sink import Collector, StartServer
 
 from config.schema import EmailConfig
 from notify.channels.email import send_smtp
@@ -27,23 +26,6 @@ PASSWORD = "s3cret-Pa55word"
 MESSAGE_ID = "<evt-0001@strideguard>"
 
 
-StartServer = Callable[..., LoopbackController]
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[StartServer]:
-    """Start aiosmtpd servers on 127.0.0.1 with the given options; all stopped at teardown."""
-    started: list[LoopbackController] = []
-
-    def start(handler: Collector, **options: Any) -> LoopbackController:
-        controller = LoopbackController(handler, hostname="127.0.0.1", port=0, **options)
-        controller.start()
-        started.append(controller)
-        return controller
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import os
 import socket
 import ssl
 import subprocess
-from collections.abc import Callable, Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -24,7 +23,7 @@ import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from helpers import REPO, STRIDEGUARD
 from pytest_httpserver import HTTPServer
-from smtp_sink import Collector, LoopbackController
+from smtp_sink import Collector, StartServer
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
@@ -45,23 +44,6 @@ SECRETS = (SMTP_PASSWORD, WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_"),
 COACH = "coach@example.org"
 ANA = "ana@example.org"
 
-StartServer = Callable[..., LoopbackController]
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[StartServer]:
-    """aiosmtpd servers on 127.0.0.1 with the given options; all stopped at teardown."""
-    started: list[LoopbackController] = []
-
-    def start(handler: Collector, **options: Any) -> LoopbackController:
-        controller = LoopbackController(handler, hostname="127.0.0.1", port=0, **options)
-        controller.start()
-        started.append(controller)
-        return controller
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 def _accepting(server, session, envelope, mechanism, auth_data) -> AuthResult:
